@@ -1,0 +1,40 @@
+# offtheshelf: `make demo` and `make test` work on a fresh clone as the only command.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+DATASET ?= flowers17
+BACKBONE ?= vgg16
+MODEL ?= logreg
+GRID ?= C
+EXTRACT_ARGS ?=
+CLASSIFY_ARGS ?=
+
+.PHONY: install demo extract classify test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/python -m classify.demo
+
+extract: install
+	$(BIN)/extract --dataset $(DATASET) --backbone $(BACKBONE) $(EXTRACT_ARGS)
+
+classify: install
+	$(BIN)/classify --model $(MODEL) $(foreach g,$(GRID),--grid $(g)) $(CLASSIFY_ARGS)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

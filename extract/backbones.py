@@ -1,0 +1,125 @@
+"""The backbone registry: headless ImageNet CNNs, each with its own preprocessing.
+
+The table names only strings, so `extract --help` and error messages can list
+backbones without importing TensorFlow; `build` imports Keras when it is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+POOLINGS = ("flatten", "avg", "max")
+
+
+class BackboneError(Exception):
+    """A backbone that cannot be built as asked; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Where a backbone lives in keras.applications, and how it wants its input."""
+
+    module: str  # keras.applications sub-module holding the constructor and preprocess_input
+    constructor: str
+    input_size: int
+    pooling: str
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "vgg16": BackboneSpec("vgg16", "VGG16", 224, "flatten"),
+    "vgg19": BackboneSpec("vgg19", "VGG19", 224, "flatten"),
+    "resnet50": BackboneSpec("resnet", "ResNet50", 224, "avg"),
+    "resnet101": BackboneSpec("resnet", "ResNet101", 224, "avg"),
+    "resnet152": BackboneSpec("resnet", "ResNet152", 224, "avg"),
+    "resnet50v2": BackboneSpec("resnet_v2", "ResNet50V2", 224, "avg"),
+    "inceptionv3": BackboneSpec("inception_v3", "InceptionV3", 299, "avg"),
+    "xception": BackboneSpec("xception", "Xception", 299, "avg"),
+    "mobilenetv2": BackboneSpec("mobilenet_v2", "MobileNetV2", 224, "avg"),
+    "densenet121": BackboneSpec("densenet", "DenseNet121", 224, "avg"),
+    "efficientnetb0": BackboneSpec("efficientnet", "EfficientNetB0", 224, "avg"),
+}
+DEFAULT_BACKBONE = "vgg16"
+RANDOM_SEED = 1234
+
+
+def get_spec(name: str) -> BackboneSpec:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise BackboneError(
+            f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}"
+        ) from None
+
+
+def weights_identity(weights: str) -> str:
+    """What the file records as `weights`: imagenet, random, or the weights file's sha256."""
+    if weights in ("imagenet", "random"):
+        return weights
+    path = Path(weights)
+    if not path.is_file():
+        raise BackboneError(
+            f"--weights: {weights} is not 'imagenet', 'random' or an existing weights file"
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def preprocess_function(name: str) -> Callable[[Any], Any]:
+    """The backbone's own keras.applications preprocess_input."""
+    module = importlib.import_module(f"keras.applications.{get_spec(name).module}")
+    return module.preprocess_input
+
+
+def preprocessing_name(name: str) -> str:
+    """A label for the file's `preprocessing` attribute."""
+    return f"keras.applications.{get_spec(name).module}.preprocess_input"
+
+
+def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
+    """A Keras model mapping preprocessed (N, size, size, 3) images to (N, D) features."""
+    import keras
+
+    spec = get_spec(name)
+    if pooling not in POOLINGS:
+        raise BackboneError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+    module = importlib.import_module(f"keras.applications.{spec.module}")
+    constructor = getattr(module, spec.constructor)
+    if weights == "random":
+        keras.utils.set_random_seed(RANDOM_SEED)
+    shape = (input_size, input_size, 3)
+    try:
+        base = constructor(
+            include_top=False,
+            weights="imagenet" if weights == "imagenet" else None,
+            input_shape=shape,
+        )
+    except ValueError as exc:
+        raise BackboneError(f"{name} at input size {input_size}: {exc}") from None
+    except Exception as exc:  # Keras raises plain Exception when its download fails
+        if weights != "imagenet":
+            raise
+        raise BackboneError(
+            f"could not obtain ImageNet weights for {name} ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
+            "use --weights random for a random baseline or --weights PATH for a local "
+            "weights file (or place Keras' own file in ~/.keras/models/)"
+        ) from None
+    if weights not in ("imagenet", "random"):
+        try:
+            base.load_weights(weights)
+        except Exception as exc:
+            raise BackboneError(f"--weights {weights}: cannot load into {name}: {exc}") from None
+    pool = {
+        "flatten": keras.layers.Flatten,
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+    }[pooling]
+    features = pool(name=f"{pooling}_pool")(base.output)
+    return keras.Model(base.input, features, name=f"{name}_{pooling}")

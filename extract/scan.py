@@ -1,0 +1,102 @@
+"""Find the labelled images below a dataset root, in a stable order.
+
+The order (class name, then relative path) is what makes resume and cache reuse
+possible: the same folder always yields the same list, and the fingerprint of that
+list says whether a cached feature file still describes the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
+
+
+class ScanError(Exception):
+    """The dataset root cannot be used; the message names the folder."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The images of one dataset root: relative paths, label indices and class names."""
+
+    root: Path
+    paths: list[str]  # relative to root, '/'-separated
+    labels: list[int]
+    label_names: list[str]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def absolute(self, start: int = 0) -> list[str]:
+        return [str(self.root / p) for p in self.paths[start:]]
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _class_images(class_dir: Path) -> list[Path]:
+    """Image files anywhere below one class folder, skipping hidden entries and link loops."""
+    found: list[Path] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop: walk each folder once
+            dirnames[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        for name in sorted(filenames):
+            if _is_hidden(name) or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = Path(dirpath) / name
+            if path.is_file():
+                found.append(path)
+    return found
+
+
+def fingerprint(root: Path, paths: list[str]) -> str:
+    """Hash of sorted relative paths with sizes and mtimes: cheap, and any edit changes it."""
+    digest = hashlib.sha256()
+    for rel in paths:
+        st = os.stat(root / rel)
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def scan(root: str | os.PathLike) -> Scan:
+    """Scan a root holding one folder per class; class names sorted, labels their indices."""
+    root = Path(root)
+    if not root.exists():
+        raise ScanError(f"dataset folder not found: {root}")
+    if not root.is_dir():
+        raise ScanError(f"dataset path is not a folder: {root}")
+    class_dirs = sorted(
+        (d for d in root.iterdir() if d.is_dir() and not _is_hidden(d.name)),
+        key=lambda d: d.name,
+    )
+    paths: list[str] = []
+    labels: list[int] = []
+    label_names: list[str] = []
+    for class_dir in class_dirs:
+        images = _class_images(class_dir)
+        if not images:
+            warnings.warn(f"class folder {class_dir} holds no images; ignored", stacklevel=2)
+            continue
+        label = len(label_names)
+        label_names.append(class_dir.name)
+        for image in images:
+            paths.append(image.relative_to(root).as_posix())
+            labels.append(label)
+    if len(label_names) < 2:
+        raise ScanError(
+            f"{root}: found {len(label_names)} class folder(s) with images; "
+            "need at least 2 (one sub-folder of images per class)"
+        )
+    return Scan(root, paths, labels, label_names, fingerprint(root, paths))
