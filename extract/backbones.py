@@ -100,17 +100,17 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
             weights="imagenet" if weights == "imagenet" else None,
             input_shape=shape,
         )
-    except ValueError as exc:
-        raise BackboneError(f"{name} at input size {input_size}: {exc}") from None
     except Exception as exc:  # Keras raises plain Exception when its download fails
-        if weights != "imagenet":
-            raise
-        raise BackboneError(
-            f"could not obtain ImageNet weights for {name} ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
-            "use --weights random for a random baseline or --weights PATH for a local "
-            "weights file (or place Keras' own file in ~/.keras/models/)"
-        ) from None
+        detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        if weights == "imagenet" and ("fetch failure" in detail or "hash" in detail):
+            raise BackboneError(
+                f"could not obtain ImageNet weights for {name} ({detail}); use "
+                "--weights random for a random baseline or --weights PATH for a local "
+                "weights file (or put Keras' own weights file in ~/.keras/models/)"
+            ) from None
+        if isinstance(exc, ValueError):
+            raise BackboneError(f"{name} at input size {input_size}: {detail}") from None
+        raise
     if weights not in ("imagenet", "random"):
         try:
             base.load_weights(weights)
