@@ -21,26 +21,32 @@ class BackboneError(Exception):
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """Where a backbone lives in keras.applications, and how it wants its input."""
+    """Where a backbone's constructor and preprocess_input live ("module:attribute"),
+    and how it wants its input. Constructors follow keras.applications' signature."""
 
-    module: str  # keras.applications sub-module holding the constructor and preprocess_input
     constructor: str
+    preprocess: str
     input_size: int
     pooling: str
 
 
+def _keras_app(module: str, constructor: str, input_size: int, pooling: str) -> BackboneSpec:
+    base = f"keras.applications.{module}"
+    return BackboneSpec(f"{base}:{constructor}", f"{base}:preprocess_input", input_size, pooling)
+
+
 BACKBONES: dict[str, BackboneSpec] = {
-    "vgg16": BackboneSpec("vgg16", "VGG16", 224, "flatten"),
-    "vgg19": BackboneSpec("vgg19", "VGG19", 224, "flatten"),
-    "resnet50": BackboneSpec("resnet", "ResNet50", 224, "avg"),
-    "resnet101": BackboneSpec("resnet", "ResNet101", 224, "avg"),
-    "resnet152": BackboneSpec("resnet", "ResNet152", 224, "avg"),
-    "resnet50v2": BackboneSpec("resnet_v2", "ResNet50V2", 224, "avg"),
-    "inceptionv3": BackboneSpec("inception_v3", "InceptionV3", 299, "avg"),
-    "xception": BackboneSpec("xception", "Xception", 299, "avg"),
-    "mobilenetv2": BackboneSpec("mobilenet_v2", "MobileNetV2", 224, "avg"),
-    "densenet121": BackboneSpec("densenet", "DenseNet121", 224, "avg"),
-    "efficientnetb0": BackboneSpec("efficientnet", "EfficientNetB0", 224, "avg"),
+    "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten"),
+    "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten"),
+    "resnet50": _keras_app("resnet", "ResNet50", 224, "avg"),
+    "resnet101": _keras_app("resnet", "ResNet101", 224, "avg"),
+    "resnet152": _keras_app("resnet", "ResNet152", 224, "avg"),
+    "resnet50v2": _keras_app("resnet_v2", "ResNet50V2", 224, "avg"),
+    "inceptionv3": _keras_app("inception_v3", "InceptionV3", 299, "avg"),
+    "xception": _keras_app("xception", "Xception", 299, "avg"),
+    "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg"),
+    "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg"),
+    "efficientnetb0": _keras_app("efficientnet", "EfficientNetB0", 224, "avg"),
 }
 DEFAULT_BACKBONE = "vgg16"
 RANDOM_SEED = 1234
@@ -71,15 +77,19 @@ def weights_identity(weights: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _load(reference: str) -> Any:
+    module, attribute = reference.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def preprocess_function(name: str) -> Callable[[Any], Any]:
-    """The backbone's own keras.applications preprocess_input."""
-    module = importlib.import_module(f"keras.applications.{get_spec(name).module}")
-    return module.preprocess_input
+    """The backbone's own preprocess_input."""
+    return _load(get_spec(name).preprocess)
 
 
 def preprocessing_name(name: str) -> str:
     """A label for the file's `preprocessing` attribute."""
-    return f"keras.applications.{get_spec(name).module}.preprocess_input"
+    return get_spec(name).preprocess.replace(":", ".")
 
 
 def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
@@ -89,8 +99,7 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     spec = get_spec(name)
     if pooling not in POOLINGS:
         raise BackboneError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
-    module = importlib.import_module(f"keras.applications.{spec.module}")
-    constructor = getattr(module, spec.constructor)
+    constructor = _load(spec.constructor)
     if weights == "random":
         keras.utils.set_random_seed(RANDOM_SEED)
     shape = (input_size, input_size, 3)
