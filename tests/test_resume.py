@@ -16,9 +16,10 @@ IMAGES_PER_CLASS = 40
 
 
 def _command(root, out):
+    # Blocks of 6 rows and batches of 4: a resume usually starts mid-batch.
     return [sys.executable, "-m", "extract", "--dataset", str(root), "--backbone", "vgg16",
             "--weights", "random", "--image-size", "64", "--batch-size", "4",
-            "--buffer-size", "8", "--output", str(out)]
+            "--buffer-size", "6", "--output", str(out)]
 
 
 def _rows_on_disk(path) -> int:
@@ -39,12 +40,12 @@ def test_sigkill_mid_run_resumes_to_the_same_file(tmp_path):
     child = subprocess.Popen(_command(root, out), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while _rows_on_disk(out) < 16 and child.poll() is None and time.monotonic() < deadline:
+    while _rows_on_disk(out) < 12 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     child.send_signal(signal.SIGKILL)
     child.wait()
     killed_at = _rows_on_disk(out)
-    assert 16 <= killed_at < total, f"kill landed at {killed_at} of {total} rows"
+    assert 12 <= killed_at < total, f"kill landed at {killed_at} of {total} rows"
     assert not store.read_attrs(out)["complete"]
 
     resumed = subprocess.run(_command(root, out), capture_output=True, text=True, check=True)
@@ -54,4 +55,4 @@ def test_sigkill_mid_run_resumes_to_the_same_file(tmp_path):
     want, got = store.read_features(reference), store.read_features(out)
     assert got.paths == want.paths
     np.testing.assert_array_equal(got.y, want.y)
-    np.testing.assert_allclose(got.X, want.X, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got.X, want.X)
