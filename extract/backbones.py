@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 POOLINGS = ("flatten", "avg", "max")
 
@@ -47,6 +48,12 @@ BACKBONES: dict[str, BackboneSpec] = {
     "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg"),
     "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg"),
     "efficientnetb0": _keras_app("efficientnet", "EfficientNetB0", 224, "avg"),
+    "efficientnet_lite0": BackboneSpec(
+        "extract.efficientnet_lite:EfficientNetLite0",
+        "extract.efficientnet_lite:preprocess_input",
+        224,
+        "avg",
+    ),
 }
 DEFAULT_BACKBONE = "vgg16"
 RANDOM_SEED = 1234
@@ -123,8 +130,9 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     if weights not in ("imagenet", "random"):
         try:
             base.load_weights(weights)
-        except Exception as exc:
-            raise BackboneError(f"--weights {weights}: cannot load into {name}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - Keras raises many types for a wrong file
+            detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise BackboneError(f"--weights {weights}: cannot load into {name}: {detail}") from None
     pool = {
         "flatten": keras.layers.Flatten,
         "avg": keras.layers.GlobalAveragePooling2D,

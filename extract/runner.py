@@ -7,9 +7,10 @@ partial) and a fresh start, then drives reader -> mapper -> writer with a progre
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm import tqdm
 

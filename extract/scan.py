@@ -66,7 +66,7 @@ def fingerprint(root: Path, paths: list[str]) -> str:
     digest = hashlib.sha256()
     for rel in paths:
         st = os.stat(root / rel)
-        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8"))
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

@@ -211,7 +211,7 @@ class FeatureWriter:
         dtype: str = "float32",
         buffer_size: int = 1000,
         compression: str | None = None,
-    ) -> "FeatureWriter":
+    ) -> FeatureWriter:
         path = Path(path)
         fd = cls._lock(path)
         try:
@@ -258,7 +258,7 @@ class FeatureWriter:
             raise
 
     @classmethod
-    def resume(cls, path: str | os.PathLike, *, buffer_size: int = 1000) -> "FeatureWriter":
+    def resume(cls, path: str | os.PathLike, *, buffer_size: int = 1000) -> FeatureWriter:
         path = Path(path)
         fd = cls._lock(path)
         try:
@@ -336,7 +336,7 @@ class FeatureWriter:
             os.close(self._lock_fd)
             self._lock_fd = -1
 
-    def __enter__(self) -> "FeatureWriter":
+    def __enter__(self) -> FeatureWriter:  # noqa: PYI034 - Self needs Python 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:

