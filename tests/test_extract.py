@@ -7,13 +7,13 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from imagefolders import class_image, make_folder
 from PIL import Image
 
 from extract import backbones, store
 from extract.cli import main
 from extract.runner import Settings, run
 from extract.scan import scan
-from imagefolders import class_image, make_folder
 
 SIZE = 32  # the smallest input VGG16 accepts; keeps every test fast
 
@@ -68,7 +68,7 @@ def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "9 images written, 3 skipped" in result.output
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
-        assert f"skipped (unreadable): class_" in result.output and name in result.output
+        assert "skipped (unreadable): class_" in result.output and name in result.output
     got = store.read_features(tmp_path / "f.h5")
     assert sorted(os.path.basename(p) for p in got.skipped) == [
         "empty.jpg", "text.jpg", "truncated.jpg"]

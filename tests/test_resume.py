@@ -8,9 +8,9 @@ import time
 
 import h5py
 import numpy as np
+from imagefolders import make_folder
 
 from extract import store
-from imagefolders import make_folder
 
 IMAGES_PER_CLASS = 40
 

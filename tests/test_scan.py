@@ -3,9 +3,9 @@
 import os
 
 import pytest
+from imagefolders import class_image
 
 from extract.scan import ScanError, scan
-from imagefolders import class_image
 
 
 def _touch_image(path, label=0):
