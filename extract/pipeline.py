@@ -52,9 +52,14 @@ def image_batches(
 
 
 def compiled_forward(model: Any) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The model in inference mode as one traced graph: faster than a predict() loop."""
+    """The model in inference mode as one traced graph: faster than a predict() loop.
 
-    @tf.function(reduce_retracing=True)
+    The batch dimension is left open, so the short last batch reuses the same graph
+    instead of tracing a second one.
+    """
+    _, height, width, channels = model.input_shape
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)])
     def forward(images: tf.Tensor) -> tf.Tensor:
         return model(images, training=False)
 

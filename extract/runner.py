@@ -97,9 +97,7 @@ def run(
         return Outcome(output, "reused", int(done["n_written"]), store.read_skipped(output),
                        int(done["feature_dim"]), time.perf_counter() - started)
 
-    from extract import pipeline  # TensorFlow loads only when there is work to do
-
-    model = backbones.build(
+    model = backbones.build(  # TensorFlow loads only when there is work to do
         settings.backbone,
         weights=settings.weights,
         pooling=settings.pooling,
@@ -124,31 +122,47 @@ def run(
         )
         action = "extracted"
     with writer:
-        start = writer.n_scanned
-        files = scan.absolute(start)
-        batches = pipeline.feature_batches(
-            files,
-            model,
-            size=settings.input_size,
-            batch_size=batch_size,
-            preprocess=backbones.preprocess_function(settings.backbone),
-        )
-        expected = 0  # next index into `files` not yet written or skipped
-        with tqdm(total=len(files), unit="img", desc=settings.backbone,
-                  dynamic_ncols=True) as bar:
-            for indices, features in batches:
-                for index, row in zip(indices.tolist(), features):
-                    for missing in range(expected, index):  # dropped by the reader
-                        writer.skip(scan.paths[start + missing])
-                    writer.add(row, scan.labels[start + index], scan.paths[start + index])
-                    expected = index + 1
-                bar.update(expected - bar.n)
-            for missing in range(expected, len(files)):
-                writer.skip(scan.paths[start + missing])
-            bar.update(len(files) - bar.n)
+        stream_into(writer, scan, model, input_size=settings.input_size,
+                    batch_size=batch_size, backbone=settings.backbone)
         writer.finish()
     return Outcome(output, action, writer.n_written, store.read_skipped(output), feature_dim,
                    time.perf_counter() - started)
+
+
+def stream_into(
+    writer: store.FeatureWriter,
+    scan: Scan,
+    model: Any,
+    *,
+    input_size: int,
+    batch_size: int,
+    backbone: str,
+) -> None:
+    """Feed the images `writer` has not seen yet through `model`, in order, into `writer`.
+
+    The reader drops unreadable files; each batch carries file indices, so a gap in
+    them is an unreadable file, recorded as skipped in its place in the order.
+    """
+    from extract import pipeline
+
+    start = writer.n_scanned
+    files = scan.absolute(start)
+    batches = pipeline.feature_batches(
+        files, model, size=input_size, batch_size=batch_size,
+        preprocess=backbones.preprocess_function(backbone),
+    )
+    expected = 0  # next index into `files` not yet written or skipped
+    with tqdm(total=len(files), unit="img", desc=backbone, dynamic_ncols=True) as bar:
+        for indices, features in batches:
+            for index, row in zip(indices.tolist(), features):
+                for missing in range(expected, index):
+                    writer.skip(scan.paths[start + missing])
+                writer.add(row, scan.labels[start + index], scan.paths[start + index])
+                expected = index + 1
+            bar.update(expected - bar.n)
+        for missing in range(expected, len(files)):
+            writer.skip(scan.paths[start + missing])
+        bar.update(len(files) - bar.n)
 
 
 def _tf_version() -> str:
