@@ -9,6 +9,7 @@ list, so the caller sees exactly which files were skipped. `predict` reuses both
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,18 +52,26 @@ def image_batches(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+_FORWARDS: weakref.WeakKeyDictionary[Any, Callable[[tf.Tensor], tf.Tensor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def compiled_forward(model: Any) -> Callable[[tf.Tensor], tf.Tensor]:
     """The model in inference mode as one traced graph: faster than a predict() loop.
 
     The batch dimension is left open, so the short last batch reuses the same graph
-    instead of tracing a second one.
+    instead of tracing a second one; the graph is kept per model and traced once.
     """
+    if model in _FORWARDS:
+        return _FORWARDS[model]
     _, height, width, channels = model.input_shape
 
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)])
     def forward(images: tf.Tensor) -> tf.Tensor:
         return model(images, training=False)
 
+    _FORWARDS[model] = forward
     return forward
 
 
