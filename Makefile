@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/python -m classify.demo
+	$(BIN)/python -m extract.demo
+	$(BIN)/classify --dataset digits --backbone efficientnet_lite0 --model logreg --grid C
 
 extract: install
 	$(BIN)/extract --dataset $(DATASET) --backbone $(BACKBONE) $(EXTRACT_ARGS)

@@ -325,20 +325,28 @@ class FeatureWriter:
         self._h5.attrs["complete"] = True
         self.close()
 
-    def close(self) -> None:
-        """Flush what is buffered and release the file and its lock (safe to call twice)."""
-        if self._h5.id.valid:
-            try:
-                self.flush()
-            finally:
-                self._h5.close()
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+    def close(self, *, keep_buffer: bool = True) -> None:
+        """Release the file and its lock (safe to call twice).
+
+        Buffered rows are written first unless `keep_buffer` is False: after an I/O
+        error (a full disk) they are dropped, and a resume computes them again.
+        """
+        try:
+            if self._h5.id.valid:
+                try:
+                    if keep_buffer:
+                        self.flush()
+                finally:
+                    self._h5.close()
+        finally:
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
 
     def __enter__(self) -> FeatureWriter:  # noqa: PYI034 - Self needs Python 3.11
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        # Ctrl-C keeps the rows computed so far; any other failure writes nothing more.
+        self.close(keep_buffer=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
 

@@ -1,0 +1,34 @@
+"""`make bench`: every benchmark in turn, each printing its table and writing its JSON.
+
+    .venv/bin/python -m bench [--quick]      (QUICK=1 make bench: under 5 minutes)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import click
+
+BENCHMARKS = ("storage", "classify_search", "extraction", "growth")
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="Smaller inputs: the whole run in under 5 minutes.")
+def main(quick: bool) -> None:
+    """Run all benchmarks, each in its own process so memory figures stay separate."""
+    started = time.perf_counter()
+    failed = []
+    for name in BENCHMARKS:
+        command = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if quick else [])]
+        if subprocess.run(command, check=False).returncode != 0:
+            failed.append(name)
+    click.echo(f"\nbenchmarks done in {time.perf_counter() - started:.0f} s; "
+               "figures in outputs/bench/*.json")
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
