@@ -11,7 +11,7 @@ import time
 
 import click
 
-BENCHMARKS = ("storage", "classify_search", "extraction", "growth")
+BENCHMARKS = ("storage", "classify_memory", "extraction", "growth")
 
 
 @click.command()

@@ -1,0 +1,1 @@
+"""The classification stage: shallow classifiers on cached features (never imports TensorFlow)."""

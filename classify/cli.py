@@ -1,0 +1,375 @@
+"""`classify`: train and compare shallow classifiers on cached deep features.
+
+Only click and the light registry modules load at import time; scikit-learn, h5py,
+matplotlib and the estimator libraries load once a run needs them, so `--help` is
+instant. TensorFlow is never imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from classify.ledger import LedgerError, append_row, format_table, read_rows
+from classify.models import MODELS, ModelError, ModelSpec, get_model, resolve_grid
+
+if TYPE_CHECKING:
+    from classify.reports import Evaluation
+
+RESULTS_FILE = "results.csv"
+
+
+def _check_model(ctx: click.Context, param: click.Parameter, value: str) -> ModelSpec:
+    try:
+        return get_model(value)
+    except ModelError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _check_jobs(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value == 0 or value < -1:
+        raise click.BadParameter(f"{value}: use a positive count or -1 for all cores")
+    return value
+
+
+@contextmanager
+def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = time.perf_counter() - start
+
+
+def _warn(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _features_path(
+    outputs: Path,
+    features: Path | None,
+    dataset: str | None,
+    backbone: str | None,
+    pooling: str | None,
+) -> Path:
+    """The feature file the options name; the newest complete one when they name none."""
+    from classify.locate import LocateError, by_dataset, newest
+
+    if features is not None:
+        if dataset or backbone or pooling:
+            raise click.UsageError("give either --features or --dataset/--backbone, not both")
+        return features
+    if dataset or backbone:
+        if not (dataset and backbone):
+            raise click.UsageError("--dataset and --backbone go together")
+        try:
+            return by_dataset(outputs / "features", dataset, backbone, pooling)
+        except LocateError as exc:
+            raise click.ClickException(str(exc)) from None
+    if pooling:
+        raise click.UsageError("--pooling needs --dataset and --backbone")
+    try:
+        path = newest(outputs / "features")
+    except LocateError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"using the newest complete feature file: {path}")
+    return path
+
+
+def _print_history(outputs: Path) -> None:
+    path = outputs / RESULTS_FILE
+    try:
+        rows = read_rows(path)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        click.echo(f"{path}: no runs recorded yet")
+        return
+    click.echo(format_table(rows))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--features",
+    "features_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Feature file (.h5) written by extract. Default: the newest complete file in "
+    "OUTPUTS/features.",
+)
+@click.option(
+    "--dataset",
+    help="Dataset name; with --backbone reads OUTPUTS/features/DATASET-BACKBONE-POOLING.h5.",
+)
+@click.option("--backbone", help="Backbone the features came from (with --dataset).")
+@click.option(
+    "--pooling",
+    help="Pooling of the features (with --dataset); may be omitted when one file matches.",
+)
+@click.option(
+    "--model",
+    "spec",
+    default="logreg",
+    show_default=True,
+    callback=_check_model,
+    help="Classifier: " + "; ".join(f"{name} = {spec.summary}" for name, spec in MODELS.items()),
+)
+@click.option(
+    "--grid",
+    "grid_options",
+    multiple=True,
+    metavar="PARAM[=V1,V2]",
+    help="Search PARAM over the model's default values, or over V1,V2,... (int, float, None, "
+    "true/false or text). Repeat to search the product. Without --grid the defaults are "
+    "fitted once.",
+)
+@click.option(
+    "--scale/--no-scale",
+    default=False,
+    show_default=True,
+    help="Standardise the features (the scaler is fitted inside each fold).",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.25,
+    show_default=True,
+    help="Fraction of the images held out for the single final test.",
+)
+@click.option(
+    "--cv",
+    type=click.IntRange(min=2),
+    default=3,
+    show_default=True,
+    help="Stratified folds of the search (fewer when a class has fewer training images).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Seed of the split and the folds: the same seed gives the same split for every "
+    "model and backbone on a dataset.",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=-1,
+    show_default=True,
+    callback=_check_jobs,
+    help="Parallel fits during the search (-1: all cores).",
+)
+@click.option(
+    "--outputs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("outputs"),
+    show_default=True,
+    help="Output root: features/ is read; reports/, models/ and results.csv are written.",
+)
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Print every recorded run (OUTPUTS/results.csv), best accuracy first, and exit.",
+)
+def main(
+    features_file: Path | None,
+    dataset: str | None,
+    backbone: str | None,
+    pooling: str | None,
+    spec: ModelSpec,
+    grid_options: tuple[str, ...],
+    scale: bool,
+    test_size: float,
+    cv: int,
+    seed: int,
+    jobs: int,
+    outputs: Path,
+    history: bool,
+) -> None:
+    """Search hyper-parameters of a shallow classifier on cached features and report.
+
+    The stratified split is fixed by the labels, --seed and --test-size; the search
+    sees only the training part; the best model is refitted on it and scored once on
+    the test part. Results are printed, saved under OUTPUTS/reports/ and
+    OUTPUTS/models/, and appended to OUTPUTS/results.csv (see --history).
+    """
+    if history:
+        _print_history(outputs)
+        return
+    from classify import protocol
+
+    try:
+        grid = resolve_grid(spec, grid_options, protocol.model_parameters(spec))
+    except ModelError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--grid'") from None
+    path = _features_path(outputs, features_file, dataset, backbone, pooling)
+    _run(path, spec, grid, Protocol(scale, test_size, cv, seed, jobs), outputs)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The protocol options of one run."""
+
+    scale: bool
+    test_size: float
+    cv: int
+    seed: int
+    jobs: int
+
+
+def _run(
+    path: Path, spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol, outputs: Path
+) -> None:
+    """One experiment: load and split, search, refit and test, then report and save."""
+    from classify import protocol, reports
+    from extract.store import FeatureFileError, read_features
+
+    timings: dict[str, float] = {}
+    with ExitStack() as stack:  # the scratch folder lives until the model is saved
+        try:
+            with _timed(timings, "load"):
+                features = read_features(path)
+                # Holds the training part as a file the search workers map (TMPDIR decides
+                # where: tmpfs is fastest, a disk keeps the pages reclaimable).
+                scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="classify-")))
+                file_info = {
+                    "path": str(path),
+                    "dataset_fingerprint": features.attrs.get("dataset_fingerprint"),
+                    **{key: features.attrs.get(key) for key in reports.EXTRACTOR_KEYS},
+                    "rows": features.X.shape[0],
+                    "dims": features.X.shape[1],
+                    "dtype_in_memory": str(features.X.dtype),
+                    "classes": len(features.label_names),
+                }
+                split = protocol.split_features(
+                    features, options.test_size, options.seed, _warn, scratch
+                )
+            click.echo(f"loaded {path} in {timings['load']:.2f} s")
+            n_splits = protocol.fold_count(split, options.cv, _warn) if grid else None
+            if grid:
+                click.echo(
+                    f"searching {math.prod(len(v) for v in grid.values())} candidate(s) x "
+                    f"{n_splits} folds of {spec.name} on the training part"
+                )
+            with _timed(timings, "search"):
+                searched = protocol.search(
+                    spec, grid, split.X_train, split.y_train, n_splits=n_splits,
+                    scale=options.scale, seed=options.seed, jobs=options.jobs,
+                )  # fmt: skip
+            with _timed(timings, "refit_test"):
+                tested = protocol.refit_and_test(
+                    spec, searched.best_params, split,
+                    scale=options.scale, seed=options.seed, jobs=options.jobs,
+                )  # fmt: skip
+        except (FeatureFileError, protocol.ProtocolError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+        evaluation = reports.evaluate(split.y_test, tested.y_pred, split.label_names)
+        name = reports.run_name(outputs, path.stem, spec.name)
+        metrics: dict[str, Any] = {
+            "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "features": file_info,
+            "model": spec.name,
+            "model_summary": spec.summary,
+            "scale": options.scale,
+            "protocol": {
+                "test_size": options.test_size,
+                "seed": options.seed,
+                "cv": options.cv,
+                "cv_used": searched.n_splits,
+                "jobs": options.jobs,
+                "n_train": len(split.train_rows),
+                "n_test": len(split.test_rows),
+                "dropped_classes": split.dropped,
+            },
+            "grid": grid,
+            "best_params": searched.best_params,
+            "cv_score": searched.cv_score,
+            "candidates": searched.candidates,
+            **evaluation.summary(),
+            "per_class": evaluation.per_class(),
+            "confusion_labels": [split.label_names[i] for i in evaluation.labels],
+            "confusion_matrix": evaluation.confusion,
+            "warnings": tested.warnings,
+            "timings": timings,  # "save" joins before metrics.json is written
+            "report_dir": str(outputs / "reports" / name),
+            "model_file": str(outputs / "models" / f"{name}.joblib"),
+        }
+        text = reports.format_report(metrics, evaluation.text)
+        click.echo(text, nl=False)
+        bundle = {
+            "format_version": reports.BUNDLE_FORMAT_VERSION,
+            "model": spec.name,
+            "estimator": tested.estimator,
+            "label_names": split.label_names,
+            "params": searched.best_params,
+            "scale": options.scale,
+            "extractor": {key: file_info[key] for key in reports.EXTRACTOR_KEYS},
+            "dataset_fingerprint": file_info["dataset_fingerprint"],
+            "features": str(path),
+            "metrics": {key: metrics[key] for key in ("accuracy", "macro_f1", "cv_score")},
+            "created": metrics["created"],
+            "versions": reports.library_versions(),
+        }
+        try:
+            with _timed(timings, "save"):
+                _save(metrics, text, evaluation, split.label_names, bundle)
+            reports.write_json(Path(metrics["report_dir"]) / "metrics.json", metrics)
+            append_row(outputs / RESULTS_FILE, _ledger_row(metrics))
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.filename or outputs}: {exc.strerror or exc}"
+            ) from None
+    click.echo(
+        f"saved       {metrics['report_dir']}/ and {metrics['model_file']} "
+        f"in {timings['save']:.2f} s"
+    )
+
+
+def _save(
+    metrics: dict[str, Any],
+    text: str,
+    evaluation: Evaluation,
+    label_names: list[str],
+    bundle: dict[str, Any],
+) -> None:
+    """The model bundle, report.txt and confusion.png (metrics.json follows, with timings)."""
+    from classify import reports
+
+    reports.save_bundle(Path(metrics["model_file"]), bundle)
+    report_dir = Path(metrics["report_dir"])
+    report_dir.mkdir(parents=True)
+    (report_dir / "report.txt").write_text(text, encoding="utf-8")
+    stem = Path(metrics["features"]["path"]).stem
+    title = f"{stem} / {metrics['model']}: accuracy {evaluation.accuracy:.4f}"
+    reports.write_confusion(report_dir / "confusion.png", evaluation, label_names, title)
+
+
+def _ledger_row(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The results.csv row of a run, taken from its metrics so the two always agree."""
+    features = metrics["features"]
+    return {
+        "time": metrics["created"],
+        "features": features["path"],
+        "backbone": features["backbone"],
+        "pooling": features["pooling"],
+        "weights": features["weights"],
+        "model": metrics["model"] + ("+scale" if metrics["scale"] else ""),
+        "params": metrics["best_params"],
+        "accuracy": f"{metrics['accuracy']:.6f}",
+        "macro_f1": f"{metrics['macro_f1']:.6f}",
+        "seconds": f"{sum(metrics['timings'].values()):.2f}",
+        "report": metrics["report_dir"],
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""`predict`: label new images with a model saved by `classify`.
+
+The model bundle records the extractor its features came from (backbone, pooling,
+input size, preprocessing, weights identity). `predict` rebuilds that extractor through
+extract's own reader and mapper, so decoding and preprocessing are never implemented
+twice, and refuses when the weights it would load are not the ones used in training.
+TensorFlow is imported only once there are images to label.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from classify.reports import BUNDLE_FORMAT_VERSION
+from extract.scan import find_images
+
+CONFIDENCE = ((0.9, "pretty sure"), (0.6, "somewhat sure"), (0.0, "unsure"))
+
+
+class PredictError(Exception):
+    """A model or input that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top classes of one image, best first."""
+
+    path: str
+    classes: list[str]
+    scores: list[float]
+    kind: str  # "probability" or "decision score"
+
+    @property
+    def confidence(self) -> str:
+        if self.kind != "probability":
+            return "n/a"
+        return next(word for bound, word in CONFIDENCE if self.scores[0] >= bound)
+
+
+def load_bundle(path: Path) -> dict[str, Any]:
+    """A model bundle written by `classify`, checked for what predict needs."""
+    import joblib
+
+    if not path.is_file():
+        raise PredictError(f"{path}: no such model file (classify writes them to outputs/models/)")
+    try:
+        bundle = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - joblib/pickle raise many types for a bad file
+        raise PredictError(f"{path}: not a model saved by classify ({exc})") from None
+    if not isinstance(bundle, dict) or "estimator" not in bundle or "extractor" not in bundle:
+        raise PredictError(f"{path}: not a model saved by classify")
+    if int(bundle.get("format_version", 0)) > BUNDLE_FORMAT_VERSION:
+        raise PredictError(
+            f"{path}: model format {bundle['format_version']} is newer than "
+            "this offtheshelf reads; upgrade offtheshelf"
+        )
+    return bundle
+
+
+def collect_images(paths: tuple[Path, ...]) -> list[Path]:
+    """Image files named directly or found (recursively) in the folders named."""
+    images: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            images.extend(find_images(path))
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise PredictError(f"{path}: no such file or folder")
+    if not images:
+        raise PredictError(f"no images found in {', '.join(map(str, paths))}")
+    return images
+
+
+def check_weights(extractor: dict[str, Any], weights: str | None) -> str:
+    """The weights to rebuild the extractor with; refuse any that differ from training's."""
+    from extract.backbones import weights_identity
+
+    trained = str(extractor["weights"])
+    if weights is None:
+        if trained.startswith("sha256:"):
+            raise PredictError(
+                "the model was trained on features from a weights file "
+                f"({trained}); pass that file with --weights PATH"
+            )
+        weights = trained
+    identity = weights_identity(weights)
+    if identity != trained:
+        raise PredictError(
+            f"--weights {weights} is {identity}, but the model was trained "
+            f"with {trained}; features would not match"
+        )
+    return weights
+
+
+def feature_stream(
+    images: list[Path], extractor: dict[str, Any], weights: str, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, features) batches from the same reader and mapper as `extract`."""
+    from extract import backbones, pipeline
+
+    model = backbones.build(
+        extractor["backbone"],
+        weights=weights,
+        pooling=extractor["pooling"],
+        input_size=int(extractor["input_size"]),
+    )
+    if int(model.output_shape[-1]) != int(extractor["feature_dim"]):
+        raise PredictError(
+            f"rebuilt extractor gives {model.output_shape[-1]} features, the "
+            f"model expects {extractor['feature_dim']}"
+        )
+    yield from pipeline.feature_batches(
+        [str(p) for p in images],
+        model,
+        size=int(extractor["input_size"]),
+        batch_size=batch_size,
+        preprocess=backbones.preprocess_function(extractor["backbone"]),
+    )
+
+
+def top_k(
+    estimator: Any, X: np.ndarray, label_names: list[str], k: int
+) -> list[tuple[list[str], list[float], str]]:
+    """Top-k class names and scores per row: probabilities when the model has them."""
+    if hasattr(estimator, "predict_proba"):
+        scores, kind = estimator.predict_proba(X), "probability"
+    else:
+        scores, kind = estimator.decision_function(X), "decision score"
+        if scores.ndim == 1:  # binary: one margin for the second class
+            scores = np.column_stack([-scores, scores])
+    names = [label_names[int(c)] for c in estimator.classes_]
+    order = np.argsort(-scores, axis=1)[:, :k]
+    return [
+        ([names[j] for j in row], [float(scores[i, j]) for j in row], kind)
+        for i, row in enumerate(order)
+    ]
+
+
+def write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        header = ["path"]
+        for rank in range(1, k + 1):
+            header += [f"class_{rank}", f"score_{rank}"]
+        writer.writerow([*header, "score_kind", "confidence"])
+        for p in predictions:
+            cells: list[Any] = [p.path]
+            for name, score in zip(p.classes, p.scores):
+                cells += [name, f"{score:.6g}"]
+            cells += [""] * (len(header) - len(cells))
+            writer.writerow([*cells, p.kind, p.confidence])
+
+
+def true_labels(
+    paths: tuple[Path, ...], images: list[Path], label_names: list[str]
+) -> list[str] | None:
+    """Each image's class folder name, when one folder with class sub-folders was named."""
+    if len(paths) != 1 or not paths[0].is_dir():
+        return None
+    root = paths[0]
+    labels = [image.relative_to(root).parts[0] for image in images]
+    if any(len(image.relative_to(root).parts) < 2 for image in images):
+        return None
+    return labels if set(labels) <= set(label_names) else None
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A model saved by classify (outputs/models/*.joblib).",
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--top",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many classes to show per image.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the predictions to this CSV file.",
+)
+@click.option(
+    "--weights",
+    metavar="PATH",
+    help="The weights file the features were extracted with (only when the "
+    "model was trained on such features; it must be the same file).",
+)
+@click.option(
+    "--batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per forward pass.",
+)
+def main(
+    model_path: Path,
+    paths: tuple[Path, ...],
+    top: int,
+    output: Path | None,
+    weights: str | None,
+    batch_size: int,
+) -> None:
+    """Label images (files or folders, searched recursively) with a trained classifier.
+
+    When a single folder is given whose sub-folders are named after the model's
+    classes, a classification report against those folders follows.
+    """
+    from tqdm import tqdm
+
+    from extract.backbones import BackboneError
+
+    try:
+        bundle = load_bundle(model_path)
+        images = collect_images(paths)
+        extractor = bundle["extractor"]
+        weights = check_weights(extractor, weights)
+        label_names = list(bundle["label_names"])
+        predictions: list[Prediction] = []
+        unreadable: list[Path] = []
+        expected = 0
+        with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True) as bar:
+            for indices, features in feature_stream(images, extractor, weights, batch_size):
+                indices = indices.tolist()
+                read = set(indices)  # indices the reader dropped were unreadable
+                unreadable += [images[i] for i in range(expected, indices[-1]) if i not in read]
+                expected = indices[-1] + 1
+                for i, (classes, scores, kind) in zip(
+                    indices, top_k(bundle["estimator"], features, label_names, top)
+                ):
+                    predictions.append(Prediction(str(images[i]), classes, scores, kind))
+                bar.update(expected - bar.n)
+            unreadable += images[expected:]
+            bar.update(len(images) - bar.n)
+    except (PredictError, BackboneError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for p in predictions:
+        shown = ", ".join(f"{c} {s:.3f}" for c, s in zip(p.classes, p.scores))
+        tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
+        click.echo(f"{p.path}: {shown}{tail}")
+    for path in unreadable:
+        click.echo(f"skipped (unreadable): {path}", err=True)
+    click.echo(f"{len(predictions)} images labelled, {len(unreadable)} skipped")
+    if output:
+        write_csv(output, predictions, top)
+        click.echo(f"predictions written to {output}")
+    truth = true_labels(paths, images, label_names)
+    if truth is not None and predictions:
+        from sklearn.metrics import classification_report
+
+        by_path = {str(image): label for image, label in zip(images, truth)}
+        actual = [by_path[p.path] for p in predictions]
+        predicted = [p.classes[0] for p in predictions]
+        present = sorted(set(actual) | set(predicted), key=label_names.index)
+        click.echo("\nagainst the class folders:")
+        click.echo(classification_report(actual, predicted, labels=present, zero_division=0))
+
+
+if __name__ == "__main__":
+    main()

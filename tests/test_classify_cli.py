@@ -1,0 +1,294 @@
+"""`classify` end to end: choosing the file, the one-line errors, and what a run leaves."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+from featurefiles import delete_dataset, set_attr, write_feature_file
+
+from classify import protocol
+from classify.cli import main
+from extract.store import read_features
+
+FAST = ["--jobs", "1", "--grid", "C=0.1,1"]
+
+
+def run(outputs: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--outputs", str(outputs)])
+
+
+def assert_one_line_error(result: Result, message: str) -> None:
+    """Exit status != 0, the message on the error line, and no traceback anywhere."""
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1, result.output
+    assert message in error_lines[0], result.output
+
+
+def only(folder: Path, pattern: str = "*") -> Path:
+    matches = list(folder.glob(pattern))
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_missing_file(outputs: Path) -> None:
+    missing = outputs / "features" / "nope.h5"
+    assert_one_line_error(
+        run(outputs, "--features", str(missing)), f"{missing}: no such feature file"
+    )
+
+
+def test_partial_file(outputs: Path) -> None:
+    path = write_feature_file(outputs / "features" / "toy-vgg16-avg.h5", complete=False)
+    assert_one_line_error(
+        run(outputs, "--features", str(path)), f"{path}: partial extraction (120 rows written"
+    )
+
+
+def test_newer_format_version(feature_file: Path, outputs: Path) -> None:
+    set_attr(feature_file, "format_version", 2)
+    assert_one_line_error(
+        run(outputs, "--features", str(feature_file)),
+        f"{feature_file}: format version 2 is newer than this offtheshelf reads (1)",
+    )
+
+
+def test_missing_dataset(feature_file: Path, outputs: Path) -> None:
+    delete_dataset(feature_file, "labels")
+    assert_one_line_error(
+        run(outputs, "--features", str(feature_file)), f"{feature_file}: missing dataset(s) labels"
+    )
+
+
+def test_unknown_model_lists_the_models(feature_file: Path, outputs: Path) -> None:
+    assert_one_line_error(
+        run(outputs, "--model", "svc"),
+        "unknown model 'svc'; choose one of: logreg, rf, xgb, svm, knn",
+    )
+
+
+def test_unknown_grid_parameter_lists_the_parameters(feature_file: Path, outputs: Path) -> None:
+    result = run(outputs, "--model", "rf", "--grid", "C=1")
+    assert_one_line_error(result, "Invalid value for '--grid': rf has no parameter 'C'; valid:")
+    assert "max_depth" in result.output and "n_estimators" in result.output
+
+
+def test_invalid_grid_value_is_a_one_line_error(feature_file: Path, outputs: Path) -> None:
+    assert_one_line_error(
+        run(outputs, "--grid", "C=-1", "--jobs", "1"),
+        "--grid: logreg rejected a parameter value: The 'C' parameter of LogisticRegression",
+    )
+
+
+def test_empty_feature_folder(outputs: Path) -> None:
+    assert_one_line_error(run(outputs), "no complete feature file; run extract first")
+
+
+def test_features_and_dataset_together_is_a_usage_error(feature_file: Path, outputs: Path) -> None:
+    result = run(outputs, "--features", str(feature_file), "--dataset", "toy", "--backbone", "x")
+    assert_one_line_error(result, "give either --features or --dataset/--backbone")
+
+
+def test_ambiguous_pooling_lists_the_candidates(feature_file: Path, outputs: Path) -> None:
+    write_feature_file(outputs / "features" / "toy-vgg16-max.h5")
+    assert_one_line_error(
+        run(outputs, "--dataset", "toy", "--backbone", "vgg16"),
+        "several files match toy-vgg16-*.h5 (toy-vgg16-avg.h5, toy-vgg16-max.h5); "
+        "choose with --pooling",
+    )
+
+
+def test_too_few_usable_classes(outputs: Path) -> None:
+    path = write_feature_file(outputs / "features" / "tiny-vgg16-avg.h5", counts=[30, 2])
+    assert_one_line_error(
+        run(outputs, "--features", str(path)), "fewer than 2 classes have 3 or more images"
+    )
+
+
+def test_unwritable_outputs_is_a_one_line_error(feature_file: Path, outputs: Path) -> None:
+    (outputs / "models").write_text("a file where the models folder should be")
+    assert_one_line_error(
+        run(outputs, "--features", str(feature_file), "--jobs", "1"), f"{outputs / 'models'}:"
+    )
+
+
+# -- choosing the features -----------------------------------------------------------------
+
+
+def test_dataset_and_backbone_find_the_single_pooling(feature_file: Path, outputs: Path) -> None:
+    result = run(outputs, "--dataset", "toy", "--backbone", "vgg16", *FAST)
+    assert result.exit_code == 0, result.output
+    assert f"features    {feature_file}" in result.output
+
+
+def test_explicit_pooling_picks_that_file(feature_file: Path, outputs: Path) -> None:
+    other = write_feature_file(outputs / "features" / "toy-vgg16-max.h5", attrs={"pooling": "max"})
+    result = run(outputs, "--dataset", "toy", "--backbone", "vgg16", "--pooling", "max", *FAST)
+    assert result.exit_code == 0, result.output
+    assert f"features    {other}" in result.output
+
+
+def test_default_is_the_newest_complete_file_announced(feature_file: Path, outputs: Path) -> None:
+    newer = write_feature_file(outputs / "features" / "toy-resnet50-avg.h5")
+    partial = write_feature_file(outputs / "features" / "toy-x-avg.h5", complete=False)
+    os.utime(feature_file, (1, 1))
+    os.utime(partial, (2_000_000_000, 2_000_000_000))
+    result = run(outputs, *FAST)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"using the newest complete feature file: {newer}"
+
+
+# -- what a run leaves ---------------------------------------------------------------------
+
+
+def test_run_writes_report_metrics_confusion_bundle_and_ledger_that_agree(
+    feature_file: Path, outputs: Path
+) -> None:
+    result = run(outputs, "--features", str(feature_file), "--grid", "C", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    for expected in (
+        "best        C=",
+        "cv accuracy",
+        "precision    recall  f1-score   support",
+        "class_03",
+        "accuracy    ",
+        "time        load",
+        "refit/test",
+    ):
+        assert expected in result.output
+
+    report_dir = only(outputs / "reports")
+    assert report_dir.name.startswith("toy-vgg16-avg-logreg-")
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    report = (report_dir / "report.txt").read_text()
+    assert report in result.output
+    assert (report_dir / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert f"accuracy    {metrics['accuracy']:.4f}" in report
+    assert metrics["grid"] == {"C": [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0]}
+    assert metrics["best_params"]["C"] in metrics["grid"]["C"]
+    assert 0.0 <= metrics["cv_score"] <= 1.0
+    assert len(metrics["candidates"]) == 8
+    assert set(metrics["per_class"]) == {"class_00", "class_01", "class_02", "class_03"}
+    for key in (
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+        "weighted_precision",
+        "weighted_recall",
+        "weighted_f1",
+    ):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["features"]["dataset_fingerprint"] == "fingerprint-of-toy"
+    assert metrics["features"]["backbone"] == "vgg16"
+    assert metrics["protocol"] | {"seed": 42, "test_size": 0.25, "cv": 3} == metrics["protocol"]
+    assert set(metrics["timings"]) == {"load", "search", "refit_test", "save"}
+    assert np.trace(np.array(metrics["confusion_matrix"])) / metrics["protocol"]["n_test"] == (
+        pytest.approx(metrics["accuracy"])
+    )
+
+    with (outputs / "results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1
+    assert float(rows[0]["accuracy"]) == pytest.approx(metrics["accuracy"])
+    assert float(rows[0]["macro_f1"]) == pytest.approx(metrics["macro_f1"])
+    assert json.loads(rows[0]["params"]) == metrics["best_params"]
+    assert rows[0]["model"] == "logreg" and rows[0]["backbone"] == "vgg16"
+
+    bundle = joblib.load(only(outputs / "models", "*.joblib"))
+    assert bundle["model"] == "logreg" and bundle["format_version"] == 1
+    assert bundle["label_names"] == ["class_00", "class_01", "class_02", "class_03"]
+    assert bundle["params"] == metrics["best_params"]
+    assert bundle["extractor"]["backbone"] == "vgg16"
+    assert bundle["extractor"]["feature_dim"] == 16
+    assert bundle["metrics"]["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert bundle["estimator"].predict(np.zeros((2, 16), dtype=np.float32)).shape == (2,)
+
+
+def test_no_grid_fits_the_defaults_once(feature_file: Path, outputs: Path) -> None:
+    result = run(outputs, "--features", str(feature_file), "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert "search      none (no --grid)" in result.output
+    metrics = json.loads(only(only(outputs / "reports"), "metrics.json").read_text())
+    assert metrics["grid"] == {} and metrics["cv_score"] is None and metrics["best_params"] == {}
+
+
+def test_scaled_product_grid_on_another_model(feature_file: Path, outputs: Path) -> None:
+    result = run(
+        outputs,
+        "--features",
+        str(feature_file),
+        "--model",
+        "knn",
+        "--scale",
+        "--grid",
+        "n_neighbors=1,3",
+        "--grid",
+        "weights",
+        "--jobs",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(only(only(outputs / "reports"), "metrics.json").read_text())
+    assert len(metrics["candidates"]) == 4
+    bundle = joblib.load(only(outputs / "models", "*.joblib"))
+    assert [name for name, _ in bundle["estimator"].steps] == ["scale", "model"]
+
+
+def test_bundle_keeps_working_after_the_scratch_copy_is_gone(
+    feature_file: Path, outputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """k-NN keeps its training matrix, which was memory-mapped from the scratch folder."""
+    scratch_files: list[Path] = []
+    to_memmap = protocol._rows_to_memmap
+
+    def recording(X: np.ndarray, rows: np.ndarray, path: Path) -> np.ndarray:
+        scratch_files.append(path)
+        return to_memmap(X, rows, path)
+
+    monkeypatch.setattr(protocol, "_rows_to_memmap", recording)
+    result = run(outputs, "--features", str(feature_file), "--model", "knn", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert len(scratch_files) == 1 and not scratch_files[0].parent.exists()
+    bundle = joblib.load(only(outputs / "models", "*.joblib"))
+    features = read_features(feature_file)
+    assert (bundle["estimator"].predict(features.X) == features.y).mean() > 0.9
+
+
+def test_small_class_is_dropped_and_cv_reduced_without_a_traceback(outputs: Path) -> None:
+    path = write_feature_file(outputs / "features" / "uneven-vgg16-avg.h5", counts=[30, 3, 30, 1])
+    result = run(outputs, "--features", str(path), "--cv", "5", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "warning: dropping 1 class(es) with fewer than 3 images: class_03 (1)" in result.output
+    assert "note: --cv 5 reduced to 2: class 'class_01' has only 2 training images" in result.output
+    metrics = json.loads(only(only(outputs / "reports"), "metrics.json").read_text())
+    assert metrics["protocol"]["cv_used"] == 2
+    assert metrics["protocol"]["dropped_classes"] == ["class_03 (1)"]
+    assert "class_03" not in joblib.load(only(outputs / "models", "*.joblib"))["label_names"]
+
+
+def test_history_lists_runs_best_first(feature_file: Path, outputs: Path) -> None:
+    assert run(outputs, "--history").output.endswith("no runs recorded yet\n")
+    hard = write_feature_file(outputs / "features" / "hard-vgg16-avg.h5", dims=1)  # ~50%
+    for path in (hard, feature_file):
+        assert run(outputs, "--features", str(path), *FAST).exit_code == 0
+    result = run(outputs, "--history")
+    assert result.exit_code == 0, result.output
+    header, rule, first, second = result.output.splitlines()
+    assert header.split()[:4] == ["accuracy", "macro_f1", "model", "params"]
+    assert set(rule) <= {"-", " "}
+    assert "toy-vgg16-avg.h5" in first and "hard-vgg16-avg.h5" in second
+    assert float(first.split()[0]) > float(second.split()[0])

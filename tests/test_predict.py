@@ -1,0 +1,112 @@
+"""predict: a model trained here labels images through the same extractor as extract."""
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+from imagefolders import make_folder
+
+from classify.cli import main as classify_main
+from classify.predict import main as predict_main
+from extract import backbones
+from extract.cli import main as extract_main
+
+SIZE = "32"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Class folders -> extract (random weights) -> classify logreg -> a model bundle."""
+    tmp = tmp_path_factory.mktemp("predict")
+    root = make_folder(tmp / "photos", classes=3, per_class=8, ext="png")
+    outputs = tmp / "outputs"
+    features = outputs / "features" / "photos-vgg16-avg.h5"
+    result = CliRunner().invoke(extract_main, [
+        "--dataset", str(root), "--backbone", "vgg16", "--pooling", "avg", "--weights",
+        "random", "--image-size", SIZE, "--output", str(features)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(classify_main, [
+        "--features", str(features), "--model", "logreg", "--outputs", str(outputs),
+        "--jobs", "1", "--cv", "2"])
+    assert result.exit_code == 0, result.output
+    (model,) = (outputs / "models").glob("*.joblib")
+    return root, model, tmp
+
+
+def _predict(*args):
+    return CliRunner().invoke(predict_main, [str(a) for a in args])
+
+
+def test_model_labels_its_own_training_images_and_reports_against_folders(trained):
+    root, model, _ = trained
+    result = _predict("--model", model, root, "--top", "2")
+    assert result.exit_code == 0, result.output
+    lines = [line[line.index(str(root)):] for line in result.output.splitlines()
+             if f"{root}/" in line]  # stderr's progress bar may share a line
+    assert len(lines) == 24
+    correct = sum(line.split(": ")[1].startswith(line.split("/")[-2] + " ") for line in lines)
+    assert correct >= 22, result.output
+    assert "24 images labelled, 0 skipped" in result.output
+    assert "against the class folders:" in result.output
+    assert "class_0" in result.output and "accuracy" in result.output
+    assert any(word in result.output for word in ("pretty sure", "somewhat sure", "unsure"))
+
+
+def test_csv_output_has_top_k_columns_and_one_row_per_image(trained, tmp_path):
+    root, model, _ = trained
+    out = tmp_path / "predictions.csv"
+    image = root / "class_1" / "img_000.png"
+    result = _predict("--model", model, image, root / "class_2", "--top", "3", "--output", out)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 9
+    assert list(rows[0]) == ["path", "class_1", "score_1", "class_2", "score_2", "class_3",
+                             "score_3", "score_kind", "confidence"]
+    assert rows[0]["path"] == str(image) and rows[0]["score_kind"] == "probability"
+    scores = [float(rows[0][f"score_{k}"]) for k in (1, 2, 3)]
+    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-6
+    assert "against the class folders" not in result.output
+
+
+def test_unreadable_images_are_reported_and_skipped(trained, tmp_path):
+    root, model, _ = trained
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((root / "class_0" / "img_001.png").read_bytes())
+    (folder / "broken.jpg").write_text("not an image")
+    result = _predict("--model", model, folder)
+    assert result.exit_code == 0, result.output
+    assert f"skipped (unreadable): {folder / 'broken.jpg'}" in result.output
+    assert "1 images labelled, 1 skipped" in result.output
+
+
+def test_other_weights_than_training_are_refused(trained, tmp_path):
+    root, model, _ = trained
+    other = backbones.build("vgg16", weights="random", pooling="avg", input_size=int(SIZE))
+    for variable in other.trainable_variables:
+        variable.assign(variable * 0.5)
+    weights = tmp_path / "other.weights.h5"
+    other.save_weights(weights)
+    result = _predict("--model", model, root, "--weights", weights)
+    assert result.exit_code == 1
+    assert f"--weights {weights} is sha256:" in result.output
+    assert "but the model was trained with random" in result.output
+
+
+@pytest.mark.parametrize("case", ["missing image", "missing model", "not a model", "empty"])
+def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
+    root, model, _ = trained
+    if case == "missing image":
+        args, message = ("--model", model, tmp_path / "nope.jpg"), "nope.jpg: no such file"
+    elif case == "missing model":
+        args, message = ("--model", tmp_path / "m.joblib", root), "m.joblib: no such model file"
+    elif case == "not a model":
+        bogus = tmp_path / "bogus.joblib"
+        bogus.write_text("hello")
+        args, message = ("--model", bogus, root), "bogus.joblib: not a model saved by classify"
+    else:
+        (tmp_path / "empty").mkdir()
+        args, message = ("--model", model, tmp_path / "empty"), "no images found in"
+    result = _predict(*args)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
