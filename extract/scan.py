@@ -41,11 +41,23 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _class_images(class_dir: Path) -> list[Path]:
-    """Image files anywhere below one class folder, skipping hidden entries and link loops."""
+def _utf8(path: Path) -> bool:
+    """Whether `path` is valid UTF-8; if not, warn (the file records names as UTF-8)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        warnings.warn(f"{shown}: name is not valid UTF-8; ignored (rename it to include it)",
+                      stacklevel=3)
+        return False
+    return True
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files anywhere below `folder`, sorted, skipping hidden entries and link loops."""
     found: list[Path] = []
     seen_dirs: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         st = os.stat(dirpath)
         if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop: walk each folder once
             dirnames[:] = []
@@ -56,7 +68,7 @@ def _class_images(class_dir: Path) -> list[Path]:
             if _is_hidden(name) or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             path = Path(dirpath) / name
-            if path.is_file():
+            if path.is_file() and _utf8(path):
                 found.append(path)
     return found
 
@@ -78,14 +90,14 @@ def scan(root: str | os.PathLike) -> Scan:
     if not root.is_dir():
         raise ScanError(f"dataset path is not a folder: {root}")
     class_dirs = sorted(
-        (d for d in root.iterdir() if d.is_dir() and not _is_hidden(d.name)),
+        (d for d in root.iterdir() if d.is_dir() and not _is_hidden(d.name) and _utf8(d)),
         key=lambda d: d.name,
     )
     paths: list[str] = []
     labels: list[int] = []
     label_names: list[str] = []
     for class_dir in class_dirs:
-        images = _class_images(class_dir)
+        images = find_images(class_dir)
         if not images:
             warnings.warn(f"class folder {class_dir} holds no images; ignored", stacklevel=2)
             continue
