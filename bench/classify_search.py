@@ -1,0 +1,105 @@
+"""Classifier search: `classify --model logreg --grid C` against a plain GridSearchCV.
+
+Both run in this one benchmark on the same synthetic feature files (class structure,
+so accuracy means something) and the same stratified split: `classify` as a child
+process (its phases timed by itself: load, search, refit and test), the plain search
+here: read the file, GridSearchCV(LogisticRegression(), {"C": same values}, cv=3) on
+the training part, score on the test part. Shapes: Caltech-101 through VGG16 flatten
+(8,677 x 25,088, 101 classes) and a pooled backbone (8,677 x 2,048).
+Target: classify at least 3x faster at equal test accuracy (within 0.5 point).
+
+    .venv/bin/python -m bench.classify_search [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from bench.classify_memory import write_synthetic
+from bench.report import emit
+from classify.models import DECADES_1E4_TO_1E3
+from classify.protocol import split_rows
+from extract.store import FeatureFileError, read_attrs, read_features
+
+FULL = ((8677, 25088, 101), (8677, 2048, 101))
+QUICK = ((2000, 4096, 20),)
+WORKDIR = Path(tempfile.gettempdir()) / "offtheshelf-bench"
+
+
+def synthetic_file(rows: int, dims: int, classes: int) -> Path:
+    """A complete synthetic feature file of this shape, written once and kept."""
+    path = WORKDIR / "features" / f"synthetic-{rows}x{dims}-{classes}.h5"
+    try:
+        if read_attrs(path).get("complete"):
+            return path
+    except FeatureFileError:
+        pass
+    click.echo(f"writing {path} ({rows * dims * 4 / 1e9:.2f} GB of float32) ...")
+    write_synthetic(path, rows, dims, classes)
+    return path
+
+
+def run_classify(features: Path) -> dict:
+    """One `classify --model logreg --grid C` run; its own phase timings and accuracy."""
+    outputs = WORKDIR / "outputs"
+    command = [sys.executable, "-m", "classify", "--features", str(features), "--outputs",
+               str(outputs), "--model", "logreg", "--grid", "C"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise click.ClickException(f"classify failed:\n{done.stdout}{done.stderr}")
+    report = next(line.split()[1] for line in done.stdout.splitlines()
+                  if line.startswith("saved"))
+    metrics = json.loads((Path(report) / "metrics.json").read_text())
+    seconds = sum(metrics["timings"][phase] for phase in ("load", "search", "refit_test"))
+    return {"seconds": seconds, "accuracy": metrics["accuracy"],
+            "best_C": metrics["best_params"]["C"]}
+
+
+def run_plain(features: Path) -> dict:
+    """The textbook search on the same split: GridSearchCV(LogisticRegression(), C, cv=3)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    started = time.perf_counter()
+    data = read_features(features)
+    train, test = split_rows(data.y, 0.25, 42)
+    search = GridSearchCV(LogisticRegression(), {"C": list(DECADES_1E4_TO_1E3)}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs's ConvergenceWarnings, one per fit
+        search.fit(data.X[train], data.y[train])
+    accuracy = search.score(data.X[test], data.y[test])
+    return {"seconds": time.perf_counter() - started, "accuracy": accuracy,
+            "best_C": search.best_params_["C"]}
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="One small shape (2,000 x 4,096, 20 classes).")
+def main(quick: bool) -> None:
+    """classify's logistic-regression search against a plain GridSearchCV, side by side."""
+    rows = []
+    for n, dims, classes in QUICK if quick else FULL:
+        features = synthetic_file(n, dims, classes)
+        ours, plain = run_classify(features), run_plain(features)
+        rows.append({
+            "shape": f"{n}x{dims}", "classes": classes,
+            "classify_s": ours["seconds"], "plain_s": plain["seconds"],
+            "speedup": plain["seconds"] / ours["seconds"],
+            "classify_acc": ours["accuracy"], "plain_acc": plain["accuracy"],
+            "acc_diff_points": 100 * (ours["accuracy"] - plain["accuracy"]),
+            "classify_C": ours["best_C"], "plain_C": plain["best_C"],
+        })
+    emit("classify_search", {"rows": rows, "C_values": list(DECADES_1E4_TO_1E3)}, rows,
+         note="synthetic ReLU-like features with class means; same split (seed 42, test "
+              "0.25); classify --jobs -1 vs GridSearchCV defaults (lbfgs, n_jobs=None)")
+
+
+if __name__ == "__main__":
+    main()
