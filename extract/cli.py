@@ -76,6 +76,8 @@ def main(
     try:
         spec = backbones.get_spec(backbone)
         pooling = pooling or spec.pooling
+        # Named before any slow step, so a Ctrl-C at any moment can say where rows go.
+        output = output or default_output(dataset, backbone, pooling, DEFAULT_OUTPUTS)
         root = named.resolve_dataset(dataset, datasets_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -83,7 +85,6 @@ def main(
         for warning in caught:
             click.echo(f"warning: {warning.message}", err=True)
         settings = Settings(backbone, weights, pooling, image_size or spec.input_size, dtype)
-        output = output or default_output(dataset, backbone, pooling, DEFAULT_OUTPUTS)
         click.echo(f"{root}: {len(images)} images in {len(images.label_names)} classes")
         outcome = run(images, settings, output, batch_size=batch_size,
                       buffer_size=buffer_size, force=force, dataset_name=Path(dataset).name,

@@ -90,6 +90,7 @@ def run(
     """Extract (or reuse, or resume) the features of `scan` into `output`."""
     started = time.perf_counter()
     attrs = settings.attrs(scan)
+    store.check_unlocked(output)  # before reading a file another extract may be writing
     state = "missing" if force else _existing_state(output, attrs)
     if state == "complete":
         done = store.read_attrs(output)
