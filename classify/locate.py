@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extract.store import FeatureFileError, resolve_newest
+from extract.store import FeatureFileError, feature_file_name, resolve_newest
 
 
 class LocateError(ValueError):
     """No single feature file matches what the user named."""
-
-
-def feature_file_name(dataset: str, backbone: str, pooling: str) -> str:
-    """The file name `extract` gives the features of `dataset` through `backbone`/`pooling`."""
-    return f"{Path(dataset.rstrip('/')).name}-{backbone}-{pooling}.h5"
 
 
 def by_dataset(folder: Path, dataset: str, backbone: str, pooling: str | None) -> Path:

@@ -15,12 +15,6 @@ DEFAULT_OUTPUTS = Path("outputs")
 DEFAULT_DATASETS = Path("datasets")
 
 
-def default_output(dataset: str, backbone: str, pooling: str, outputs: Path) -> Path:
-    """outputs/features/<dataset>-<backbone>-<pooling>.h5, the name `classify` looks for."""
-    stem = Path(dataset.rstrip("/")).name or "dataset"
-    return outputs / "features" / f"{stem}-{backbone}-{pooling}.h5"
-
-
 def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     if value is not None and value <= 0:
         raise click.BadParameter(f"must be a positive number, got {value}")
@@ -77,7 +71,9 @@ def main(
         spec = backbones.get_spec(backbone)
         pooling = pooling or spec.pooling
         # Named before any slow step, so a Ctrl-C at any moment can say where rows go.
-        output = output or default_output(dataset, backbone, pooling, DEFAULT_OUTPUTS)
+        output = output or (
+            DEFAULT_OUTPUTS / "features" / store.feature_file_name(dataset, backbone, pooling)
+        )
         root = named.resolve_dataset(dataset, datasets_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -72,6 +72,12 @@ def _attr(value: Any) -> Any:
     return value
 
 
+def feature_file_name(dataset: str, backbone: str, pooling: str) -> str:
+    """<dataset>-<backbone>-<pooling>.h5: the name extract writes and classify looks for."""
+    stem = Path(dataset.rstrip("/")).name or "dataset"
+    return f"{stem}-{backbone}-{pooling}.h5"
+
+
 def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
     """Root attributes of a feature file as plain Python values."""
     path = Path(path)
