@@ -106,6 +106,10 @@ def feature_stream(
     """(indices, features) batches from the same reader and mapper as `extract`."""
     from extract import backbones, pipeline
 
+    preprocessing = backbones.preprocessing_name(extractor["backbone"])
+    if preprocessing != extractor["preprocessing"]:
+        raise PredictError(f"the model's features were preprocessed by "
+                           f"{extractor['preprocessing']}, this install uses {preprocessing}")
     model = backbones.build(
         extractor["backbone"],
         weights=weights,

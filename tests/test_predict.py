@@ -110,3 +110,17 @@ def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
     result = _predict(*args)
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
+    import joblib
+
+    root, model, _ = trained
+    bundle = joblib.load(model)
+    bundle["extractor"]["preprocessing"] = "keras.applications.resnet.preprocess_input"
+    altered = tmp_path / "altered.joblib"
+    joblib.dump(bundle, altered)
+    result = _predict("--model", altered, root)
+    assert result.exit_code == 1
+    assert "preprocessed by keras.applications.resnet.preprocess_input" in result.output
+    assert "this install uses keras.applications.vgg16.preprocess_input" in result.output
