@@ -43,6 +43,10 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
               help="Rows kept in memory before one block is written to disk.")
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32",
               show_default=True, help="Storage type of the features.")
+@click.option("--compression", type=click.Choice(["none", "lzf", "gzip"]), default="none",
+              show_default=True,
+              help="HDF5 compression of the features: lzf makes sparse (flatten) features "
+                   "about 3.6x smaller but reads 2.3x slower (make bench, storage).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Feature file [default: outputs/features/<dataset>-<backbone>-<pooling>.h5].")
 @click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -57,6 +61,7 @@ def main(
     batch_size: int,
     buffer_size: int,
     dtype: str,
+    compression: str,
     output: Path | None,
     datasets_dir: Path,
     force: bool,
@@ -84,6 +89,7 @@ def main(
         click.echo(f"{root}: {len(images)} images in {len(images.label_names)} classes")
         outcome = run(images, settings, output, batch_size=batch_size,
                       buffer_size=buffer_size, force=force, dataset_name=Path(dataset).name,
+                      compression=None if compression == "none" else compression,
                       log=click.echo)
     except (backbones.BackboneError, named.DatasetError, ScanError,
             store.FeatureFileError) as exc:

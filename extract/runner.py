@@ -83,6 +83,7 @@ def run(
     *,
     batch_size: int = 32,
     buffer_size: int = 1000,
+    compression: str | None = None,
     force: bool = False,
     dataset_name: str = "",
     log: Callable[[str], None] = print,
@@ -120,6 +121,7 @@ def run(
                    "n_images": len(scan), "tensorflow_version": _tf_version()},
             dtype=settings.dtype,
             buffer_size=buffer_size,
+            compression=compression,
         )
         action = "extracted"
     with writer:

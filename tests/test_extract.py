@@ -152,7 +152,7 @@ def test_imagenet_weights_unreachable_names_both_alternatives(tmp_path, monkeypa
 def test_file_records_its_settings_and_versions(tmp_path):
     root = make_folder(tmp_path / "data", classes=2, per_class=2)
     out = tmp_path / "f.h5"
-    assert _extract(root, out, "--dtype", "float16").exit_code == 0
+    assert _extract(root, out, "--dtype", "float16", "--compression", "lzf").exit_code == 0
     attrs = store.read_attrs(out)
     for key in ("format_version", "backbone", "weights", "pooling", "input_size",
                 "preprocessing", "feature_dim", "dataset_fingerprint", "n_written",
@@ -162,6 +162,8 @@ def test_file_records_its_settings_and_versions(tmp_path):
     assert attrs["feature_dim"] == 512 and attrs["weights"] == "random"
     with h5py.File(out) as f:
         assert f["features"].dtype == np.float16
+        assert f["features"].compression == "lzf"
+    assert store.read_features(out).X.shape == (4, 512)
 
 
 def test_help_lists_backbones_and_options():
