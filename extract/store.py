@@ -355,9 +355,7 @@ class FeatureWriter:
         compression: str | None = None,
     ) -> FeatureWriter:
         path = Path(path)
-        fd = -1
-        try:
-            fd = cls._lock(path)
+        with cls._lock_for_writer(path) as fd:
             # The empty file is built in memory and written with plain I/O: a full disk
             # is then an ordinary OSError, not an HDF5 file left half-written and open.
             image = io.BytesIO()
@@ -407,21 +405,22 @@ class FeatureWriter:
                 ) from None
             os.replace(tmp, path)  # an empty, well-formed partial file, never half a header
             return cls._open(path, fd, buffer_size)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            raise
 
     @classmethod
     def resume(cls, path: str | os.PathLike, *, buffer_size: int = 1000) -> FeatureWriter:
         path = Path(path)
-        fd = -1
-        try:
-            fd = cls._lock(path)
+        with cls._lock_for_writer(path) as fd:
             return cls._open(path, fd, buffer_size)
+
+    @classmethod
+    @contextmanager
+    def _lock_for_writer(cls, path: Path) -> Iterator[int]:
+        """The lock, handed to the writer being opened; released if opening fails."""
+        fd = cls._lock(path)
+        try:
+            yield fd
         except BaseException:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
             raise
 
     @classmethod
