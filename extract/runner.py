@@ -53,10 +53,12 @@ class Outcome:
 
     def summary(self) -> str:
         size_mb = self.path.stat().st_size / 1e6
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        # A reused file computed nothing now, so it has no rate to report.
+        rate = "" if self.action == "reused" else (
+            f"{self.written / self.seconds if self.seconds > 0 else 0.0:.1f} images/s, ")
         return (
             f"{self.action}: {self.written} images written, {len(self.skipped)} skipped, "
-            f"{self.feature_dim} features, {self.seconds:.1f} s, {rate:.1f} images/s, "
+            f"{self.feature_dim} features, {self.seconds:.1f} s, {rate}"
             f"{self.path} ({size_mb:.1f} MB)"
         )
 
