@@ -29,11 +29,12 @@ BACKBONES = ("vgg16", "resnet50", "efficientnet_lite0")
 
 
 def weights_for(name: str) -> str:
-    """ImageNet weights where this machine has them (speed is the same either way)."""
+    """ImageNet for efficientnet_lite0 (its weights come with a package), random for the
+    others, whose ImageNet weights need a download (speed is the same either way)."""
     return "imagenet" if name == "efficientnet_lite0" else "random"
 
 
-def forward_rate(model, images: list, batch_size: int) -> float:
+def forward_rate(model, images: list) -> float:
     """Images/s of the compiled model alone on in-memory batches (after one warm-up)."""
     from extract.pipeline import compiled_forward
 
@@ -92,7 +93,7 @@ def measure(name: str, photos: Scan, batch_size: int, tmp: Path) -> dict:
     size = backbones.get_spec(name).input_size
     pooling = backbones.get_spec(name).pooling
     model = backbones.build(name, weights=weights_for(name), pooling=pooling, input_size=size)
-    forward = forward_rate(model, preloaded(photos, name, size, batch_size), batch_size)
+    forward = forward_rate(model, preloaded(photos, name, size, batch_size))
     extract = extract_rate(model, photos, name, size, batch_size, tmp / f"{name}.h5")
     classic = classic_rate(model, photos, name, size, batch_size, tmp / f"{name}-classic.h5")
     return {"backbone": name, "pooling": pooling, "images": len(photos),

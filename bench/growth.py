@@ -34,7 +34,7 @@ def batch_rows(photos_dir: Path, batch_sizes: tuple[int, ...], tmp: Path) -> lis
     photos = scan(photos_dir)
     rows = []
     for batch in batch_sizes:
-        forward = forward_rate(model, preloaded(photos, BACKBONE, spec.input_size, batch), batch)
+        forward = forward_rate(model, preloaded(photos, BACKBONE, spec.input_size, batch))
         extract = extract_rate(model, photos, BACKBONE, spec.input_size, batch,
                                tmp / f"batch{batch}.h5")
         rows.append({"measure": "batch size", "batch": batch, "images": len(photos),

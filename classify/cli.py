@@ -271,6 +271,9 @@ def _run(
                 )  # fmt: skip
         except (FeatureFileError, protocol.ProtocolError) as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # e.g. no room in TMPDIR for the shared training part
+            raise click.ClickException(f"{exc.filename or 'classify'}: {exc.strerror or exc}"
+                                       ) from None
 
         evaluation = reports.evaluate(split.y_test, tested.y_pred, split.label_names)
         name = reports.run_name(outputs, path.stem, spec.name)

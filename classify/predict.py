@@ -251,6 +251,9 @@ def main(
             bar.update(len(images) - bar.n)
     except (PredictError, BackboneError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{exc.filename or model_path}: {exc.strerror or exc}"
+                                   ) from None
     for p in predictions:
         shown = ", ".join(f"{c} {s:.3f}" for c, s in zip(p.classes, p.scores))
         tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
@@ -259,7 +262,10 @@ def main(
         click.echo(f"skipped (unreadable): {path}", err=True)
     click.echo(f"{len(predictions)} images labelled, {len(unreadable)} skipped")
     if output:
-        write_csv(output, predictions, top)
+        try:
+            write_csv(output, predictions, top)
+        except OSError as exc:
+            raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
         click.echo(f"predictions written to {output}")
     truth = true_labels(paths, images, label_names)
     if truth is not None and predictions:

@@ -46,16 +46,18 @@ class Outcome:
 
     path: Path
     action: str  # reused, resumed, extracted
-    written: int
+    written: int  # rows in the file
     skipped: list[str]
     feature_dim: int
     seconds: float
+    computed: int = 0  # rows computed by this run (a resume adds to earlier rows)
 
     def summary(self) -> str:
         size_mb = self.path.stat().st_size / 1e6
-        # A reused file computed nothing now, so it has no rate to report.
+        # The rate counts this run's rows only; a reused file has none to report.
         rate = "" if self.action == "reused" else (
-            f"{self.written / self.seconds if self.seconds > 0 else 0.0:.1f} images/s, ")
+            f"{self.computed} this run, "
+            f"{self.computed / self.seconds if self.seconds > 0 else 0.0:.1f} images/s, ")
         return (
             f"{self.action}: {self.written} images written, {len(self.skipped)} skipped, "
             f"{self.feature_dim} features, {self.seconds:.1f} s, {rate}"
@@ -126,12 +128,13 @@ def run(
             compression=compression,
         )
         action = "extracted"
+    rows_before = writer.n_written
     with writer:
         stream_into(writer, scan, model, input_size=settings.input_size,
                     batch_size=batch_size, backbone=settings.backbone)
         writer.finish()
     return Outcome(output, action, writer.n_written, store.read_skipped(output), feature_dim,
-                   time.perf_counter() - started)
+                   time.perf_counter() - started, computed=writer.n_written - rows_before)
 
 
 def stream_into(

@@ -508,11 +508,9 @@ class FeatureWriter:
             self.n_written, self.n_scanned = n_written, n_scanned
             self._rows, self._skipped = [], []
 
-    def finish(self, **attrs: Any) -> None:
+    def finish(self) -> None:
         """Flush the last block and mark the file complete (the very last write)."""
         self.flush()
-        self._h5.attrs.update(attrs)
-        self._h5.flush()
         self._h5.attrs["complete"] = True
         self.close()
 

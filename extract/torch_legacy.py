@@ -108,20 +108,33 @@ class _StateDictUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
+class _DataUnpickler(pickle.Unpickler):
+    """Plain values only (the header and the key list): any class or function is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise TorchFileError(f"unexpected object {module}.{name} in a PyTorch file header")
+
+
+def _load_data(f: Any) -> Any:
+    return _DataUnpickler(f).load()
+
+
 def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """The state dict in `path` as {name: array}, each array a C-contiguous copy."""
     with open(path, "rb") as f:
-        if pickle.load(f) != MAGIC_NUMBER:
+        if _load_data(f) != MAGIC_NUMBER:
             raise TorchFileError(f"{path}: not a legacy PyTorch file (bad magic number)")
-        if pickle.load(f) != PROTOCOL_VERSION:
+        if _load_data(f) != PROTOCOL_VERSION:
             raise TorchFileError(f"{path}: unsupported PyTorch protocol version")
-        sys_info = pickle.load(f)
+        sys_info = _load_data(f)
         if not sys_info.get("little_endian", False):
             raise TorchFileError(f"{path}: big-endian files are not supported")
         unpickler = _StateDictUnpickler(f)
         state = unpickler.load()
-        for key in pickle.load(f):
-            storage = unpickler.storages[key]
+        for key in _load_data(f):
+            storage = unpickler.storages.get(key)
+            if storage is None:
+                raise TorchFileError(f"{path}: storage {key} is listed but never used")
             (numel,) = struct.unpack("<q", f.read(8))
             if numel != storage.numel:
                 raise TorchFileError(f"{path}: storage {key} holds {numel}, expected {storage.numel}")
