@@ -88,6 +88,16 @@ def rows_lost(got: Path, want: Path) -> int:
     return len(b["paths"]) - int(same.sum())
 
 
+def rerun_and_record(args: Sequence[str], out: Path, reference: Path, ledger: Any,
+                     fault: str, *, all_rows: int, partial_accepted: int = 0) -> Result:
+    """Run the same extract again after `fault`, and record in the ledger what it lost."""
+    rerun = extract_here(args)
+    lost = rows_lost(out, reference) if rerun.exit_code == 0 else all_rows
+    ledger.record(fault, recovered=rerun.exit_code == 0 and lost == 0, rows_lost=lost,
+                  partial_accepted=partial_accepted)
+    return rerun
+
+
 def assert_same_file(got: Path, want: Path) -> None:
     """Same rows, order, values (bit for bit), skipped list and settings."""
     a, b = contents(got), contents(want)

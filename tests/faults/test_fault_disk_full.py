@@ -17,7 +17,7 @@ from faultkit import (
     assert_same_file,
     extract_args,
     extract_here,
-    rows_lost,
+    rerun_and_record,
     run_extract,
 )
 
@@ -62,10 +62,8 @@ def test_disk_full_part_way_leaves_a_resumable_file(
     with pytest.raises(store.FeatureFileError, match="partial extraction"):
         store.read_features(out)
 
-    rerun = extract_here(args)
-    lost = rows_lost(out, reference64) if rerun.exit_code == 0 else 24
-    ledger.record("disk full part-way (EFBIG)", recovered=rerun.exit_code == 0 and lost == 0,
-                  rows_lost=lost)
+    rerun = rerun_and_record(args, out, reference64, ledger, "disk full part-way (EFBIG)",
+                             all_rows=24)
     assert rerun.exit_code == 0, rerun.output
     assert f"resuming after {attrs['n_scanned']} of 25 images" in rerun.output
     assert_same_file(out, reference64)
@@ -82,9 +80,7 @@ def test_disk_full_before_the_file_exists(
     assert_one_error_line(full.stderr, f"{out}: cannot create the feature file (File too large)")
     assert not out.exists() and not out.with_name(out.name + ".new").exists()
 
-    rerun = extract_here(args)
-    lost = rows_lost(out, reference) if rerun.exit_code == 0 else 24
-    ledger.record("disk full at start (EFBIG)", recovered=rerun.exit_code == 0 and lost == 0,
-                  rows_lost=lost)
+    rerun = rerun_and_record(args, out, reference, ledger, "disk full at start (EFBIG)",
+                             all_rows=24)
     assert rerun.exit_code == 0, rerun.output
     assert_same_file(out, reference)

@@ -9,8 +9,7 @@ from pathlib import Path
 from faultkit import (
     assert_same_file,
     extract_args,
-    extract_here,
-    rows_lost,
+    rerun_and_record,
     run_launcher,
     user_lines,
 )
@@ -48,10 +47,8 @@ def test_ctrl_c_while_tensorflow_runs(standard: tuple[Path, Path], tmp_path: Pat
     assert 7 <= said < 24  # the buffered rows were written, not dropped
     assert attrs["complete"] is False
 
-    rerun = extract_here(args)
-    lost = rows_lost(out, reference) if rerun.exit_code == 0 else 24
-    ledger.record("SIGINT while TensorFlow runs", recovered=rerun.exit_code == 0 and lost == 0,
-                  rows_lost=lost)
+    rerun = rerun_and_record(args, out, reference, ledger, "SIGINT while TensorFlow runs",
+                             all_rows=24)
     assert rerun.exit_code == 0, rerun.output
     assert f"resuming after {attrs['n_scanned']} of 25 images" in rerun.output
     assert_same_file(out, reference)

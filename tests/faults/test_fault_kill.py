@@ -15,8 +15,8 @@ import pytest
 from faultkit import (
     assert_same_file,
     extract_args,
-    extract_here,
     raw_rows,
+    rerun_and_record,
     rows_lost,
     run_launcher,
 )
@@ -60,10 +60,8 @@ def test_sigkill_then_rerun_ends_with_the_uninterrupted_file(
         except store.FeatureFileError as exc:
             assert "partial extraction" in str(exc)
 
-    rerun = extract_here(args)
-    lost = rows_lost(out, reference) if rerun.exit_code == 0 else 24
-    ledger.record(f"SIGKILL {point}", recovered=rerun.exit_code == 0 and lost == 0,
-                  rows_lost=lost, partial_accepted=accepted)
+    rerun = rerun_and_record(args, out, reference, ledger, f"SIGKILL {point}", all_rows=24,
+                             partial_accepted=accepted)
     assert accepted == 0
     assert rerun.exit_code == 0, rerun.output
     if expected is None:
@@ -73,4 +71,4 @@ def test_sigkill_then_rerun_ends_with_the_uninterrupted_file(
         assert "resumed: 24 images written, 1 skipped" in rerun.output
     assert not out.with_name(out.name + ".new").exists()
     assert_same_file(out, reference)
-    assert lost == 0
+    assert rows_lost(out, reference) == 0
