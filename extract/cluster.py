@@ -1,0 +1,61 @@
+"""Where work runs when `--cluster` is given: a Dask scheduler, or a local cluster.
+
+`--cluster local:N` starts N worker processes on this machine (a laptop, one
+multi-GPU box); any other value is the address of a running scheduler, such as one
+started by dask-jobqueue on SLURM or by the Dask Helm chart on Kubernetes. Only
+dask.distributed is imported here (lazily), so `classify` stays free of TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+LOCAL_PREFIX = "local"
+
+
+class ClusterError(Exception):
+    """The --cluster value is malformed or the scheduler cannot be reached."""
+
+
+def local_workers(spec: str) -> int | None:
+    """N for `local:N` (`local` alone: one worker per core), None for a scheduler address."""
+    if spec != LOCAL_PREFIX and not spec.startswith(LOCAL_PREFIX + ":"):
+        return None
+    count = spec[len(LOCAL_PREFIX) + 1:] if ":" in spec else str(os.cpu_count() or 1)
+    if not count.isdigit() or int(count) < 1:
+        raise ClusterError(f"--cluster {spec}: expected local:N with N a positive number")
+    return int(count)
+
+
+@contextmanager
+def connect(spec: str, *, timeout: float = 20.0) -> Iterator[Client]:
+    """A Dask client for `spec`; a local cluster it starts is shut down on exit.
+
+    Local workers are processes (one Python each, so one TensorFlow each) and share
+    this machine's cores between them, so N workers never oversubscribe the CPU.
+    """
+    from distributed import Client, LocalCluster
+
+    n_workers = local_workers(spec)
+    if n_workers is not None:
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+        # TensorFlow and BLAS size their pools from these, read when each worker starts.
+        env = {name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS",
+                                               "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
+                          dashboard_address=None, env=env) as cluster, \
+                Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(spec, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterError(f"--cluster {spec}: cannot reach the Dask scheduler ({exc})") from None
+    with client:
+        yield client
