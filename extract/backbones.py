@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,31 @@ def preprocessing_name(name: str) -> str:
     return get_spec(name).preprocess.replace(":", ".")
 
 
+@contextmanager
+def _seeded(random_weights: bool) -> Iterator[None]:
+    """Seed the initializers, so `--weights random` gives the same model in every process.
+
+    Keras draws one seed per initializer from Python's global `random`, which other
+    threads share (a Dask worker's event loop draws from it too): the draws then
+    interleave and the weights differ from worker to worker. Keras is given a private
+    generator, seeded as `keras.utils.set_random_seed` seeds the global one, for the
+    time of the build; the weights are those of a single-threaded seeded build.
+    """
+    if not random_weights:
+        yield
+        return
+    import keras
+    from keras.src.random import seed_generator
+
+    keras.utils.set_random_seed(RANDOM_SEED)
+    shared = seed_generator.python_random
+    seed_generator.python_random = random.Random(RANDOM_SEED)
+    try:
+        yield
+    finally:
+        seed_generator.python_random = shared
+
+
 def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     """A Keras model mapping preprocessed (N, size, size, 3) images to (N, D) features."""
     import keras
@@ -107,15 +134,14 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     if pooling not in POOLINGS:
         raise BackboneError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
     constructor = _load(spec.constructor)
-    if weights == "random":
-        keras.utils.set_random_seed(RANDOM_SEED)
     shape = (input_size, input_size, 3)
     try:
-        base = constructor(
-            include_top=False,
-            weights="imagenet" if weights == "imagenet" else None,
-            input_shape=shape,
-        )
+        with _seeded(weights == "random"):
+            base = constructor(
+                include_top=False,
+                weights="imagenet" if weights == "imagenet" else None,
+                input_shape=shape,
+            )
     except Exception as exc:  # Keras raises plain Exception when its download fails
         detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         if weights == "imagenet" and ("fetch failure" in detail or "hash" in detail):

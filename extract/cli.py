@@ -5,11 +5,16 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from extract import backbones, store
 from extract.scan import ScanError, scan
+
+if TYPE_CHECKING:
+    from extract.runner import Outcome, Settings
+    from extract.scan import Scan
 
 DEFAULT_OUTPUTS = Path("outputs")
 DEFAULT_DATASETS = Path("datasets")
@@ -52,6 +57,14 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
 @click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_DATASETS, show_default=True, help="Where named datasets live.")
 @click.option("--force", is_flag=True, help="Extract again even if a matching file exists.")
+@click.option("--cluster", metavar="ADDRESS|local:N",
+              help="Run shards on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                   "local:N for N worker processes here (local: one per GPU, else 1). "
+                   "Workers need the images and --output folder at the same paths.")
+@click.option("--shard-size", default=None, type=int, callback=_positive, metavar="N",
+              help="Images per shard with --cluster; each shard is one part file and one "
+                   "Dask task, retried on another worker if its worker dies "
+                   "[default: 1024].")
 def main(
     dataset: str,
     backbone: str,
@@ -65,11 +78,14 @@ def main(
     output: Path | None,
     datasets_dir: Path,
     force: bool,
+    cluster: str | None,
+    shard_size: int | None,
 ) -> None:
     """Run a folder of labelled images once through a headless ImageNet CNN and keep
     the features in HDF5 for `classify`. Rerunning reuses a matching file; an
     interrupted run resumes where it stopped."""
     from extract import datasets as named
+    from extract.cluster import ClusterError
     from extract.runner import Settings, run
 
     try:
@@ -87,15 +103,20 @@ def main(
             click.echo(f"warning: {warning.message}", err=True)
         settings = Settings(backbone, weights, pooling, image_size or spec.input_size, dtype)
         click.echo(f"{root}: {len(images)} images in {len(images.label_names)} classes")
-        outcome = run(images, settings, output, batch_size=batch_size,
-                      buffer_size=buffer_size, force=force, dataset_name=Path(dataset).name,
-                      compression=None if compression == "none" else compression,
-                      log=click.echo)
+        options = {"batch_size": batch_size, "buffer_size": buffer_size, "force": force,
+                   "dataset_name": Path(dataset).name, "log": click.echo,
+                   "compression": None if compression == "none" else compression}
+        if cluster:
+            outcome = _run_on_cluster(cluster, images, settings, output, shard_size, options)
+        elif shard_size is not None:
+            raise click.UsageError("--shard-size needs --cluster")
+        else:
+            outcome = run(images, settings, output, **options)
     except (backbones.BackboneError, named.DatasetError, ScanError,
-            store.FeatureFileError) as exc:
+            store.FeatureFileError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        written = _rows_written(output)
+        written = _rows_written(output, cluster=bool(cluster))
         click.echo(f"\ninterrupted: {written} images are safely in {output}; "
                    "run the same command again to resume", err=True)
         sys.exit(130)
@@ -106,7 +127,24 @@ def main(
     click.echo(outcome.summary())
 
 
-def _rows_written(output: Path | None) -> int:
+def _run_on_cluster(spec: str, images: Scan, settings: Settings, output: Path,
+                    shard_size: int | None, options: dict[str, Any]) -> Outcome:
+    """The extraction as shards on the Dask cluster `spec` (see extract.distributor)."""
+    from extract.cluster import connect, local_workers
+    from extract.distributor import DEFAULT_SHARD_SIZE, run_on_cluster
+
+    if local_workers(spec) is None:
+        click.echo(f"connecting to the Dask scheduler at {spec}")
+    with connect(spec) as client:
+        return run_on_cluster(client, images, settings, output,
+                              shard_size=shard_size or DEFAULT_SHARD_SIZE, **options)
+
+
+def _rows_written(output: Path | None, *, cluster: bool = False) -> int:
+    if cluster and output:
+        from extract.distributor import rows_in_parts
+
+        return rows_in_parts(output)
     try:
         return int(store.read_attrs(output).get("n_written", 0)) if output else 0
     except store.FeatureFileError:

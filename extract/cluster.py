@@ -9,6 +9,8 @@ dask.distributed is imported here (lazily), so `classify` stays free of TensorFl
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -24,13 +26,38 @@ class ClusterError(Exception):
 
 
 def local_workers(spec: str) -> int | None:
-    """N for `local:N` (`local` alone: one worker per core), None for a scheduler address."""
+    """N for `local:N`, None for a scheduler address.
+
+    `local` alone gives one worker per visible GPU (each takes its own; see
+    extract.distributor.worker_device), or one worker on a machine without GPUs.
+    """
     if spec != LOCAL_PREFIX and not spec.startswith(LOCAL_PREFIX + ":"):
         return None
-    count = spec[len(LOCAL_PREFIX) + 1:] if ":" in spec else str(os.cpu_count() or 1)
+    if spec == LOCAL_PREFIX:
+        return max(1, gpu_count())
+    count = spec[len(LOCAL_PREFIX) + 1:]
     if not count.isdigit() or int(count) < 1:
         raise ClusterError(f"--cluster {spec}: expected local:N with N a positive number")
     return int(count)
+
+
+def gpu_count() -> int:
+    """GPUs `nvidia-smi -L` lists, unless CUDA_VISIBLE_DEVICES hides them (no TensorFlow)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return 0
+    nvidia_smi = shutil.which("nvidia-smi")
+    if nvidia_smi is None:
+        return 0
+    try:
+        listing = subprocess.run([nvidia_smi, "-L"], check=False, capture_output=True,
+                                 text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    gpus = sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
+    if visible is not None:
+        gpus = min(gpus, len(visible.split(",")))
+    return gpus if listing.returncode == 0 else 0
 
 
 @contextmanager

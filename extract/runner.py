@@ -65,7 +65,7 @@ class Outcome:
         )
 
 
-def _existing_state(path: Path, wanted: dict[str, Any]) -> str:
+def existing_state(path: Path, wanted: dict[str, Any]) -> str:
     """'complete' or 'partial' when `path` matches the wanted settings, else 'stale'."""
     if not path.exists():
         return "missing"
@@ -91,24 +91,26 @@ def run(
     force: bool = False,
     dataset_name: str = "",
     log: Callable[[str], None] = print,
+    model: Any = None,
+    progress: bool = True,
 ) -> Outcome:
-    """Extract (or reuse, or resume) the features of `scan` into `output`."""
+    """Extract (or reuse, or resume) the features of `scan` into `output`.
+
+    `model` is a backbone already built for `settings` (a cluster worker builds it once
+    for all its shards); `progress` False hides the bar (the client shows one instead).
+    """
     started = time.perf_counter()
     attrs = settings.attrs(scan)
     store.check_unlocked(output)  # before reading a file another extract may be writing
-    state = "missing" if force else _existing_state(output, attrs)
+    state = "missing" if force else existing_state(output, attrs)
     if state == "complete":
         done = store.read_attrs(output)
         log(f"{output}: features for these images and settings exist; reusing (--force redoes)")
         return Outcome(output, "reused", int(done["n_written"]), store.read_skipped(output),
                        int(done["feature_dim"]), time.perf_counter() - started)
 
-    model = backbones.build(  # TensorFlow loads only when there is work to do
-        settings.backbone,
-        weights=settings.weights,
-        pooling=settings.pooling,
-        input_size=settings.input_size,
-    )
+    if model is None:
+        model = build_model(settings)  # TensorFlow loads only when there is work to do
     feature_dim = int(model.output_shape[-1])
     if state == "partial":
         writer = store.FeatureWriter.resume(output, buffer_size=buffer_size)
@@ -131,7 +133,7 @@ def run(
     rows_before = writer.n_written
     with writer:
         stream_into(writer, scan, model, input_size=settings.input_size,
-                    batch_size=batch_size, backbone=settings.backbone)
+                    batch_size=batch_size, backbone=settings.backbone, progress=progress)
         writer.finish()
     return Outcome(output, action, writer.n_written, store.read_skipped(output), feature_dim,
                    time.perf_counter() - started, computed=writer.n_written - rows_before)
@@ -145,6 +147,7 @@ def stream_into(
     input_size: int,
     batch_size: int,
     backbone: str,
+    progress: bool = True,
 ) -> None:
     """Feed the images `writer` has not seen yet through `model`, in order, into `writer`.
 
@@ -160,7 +163,8 @@ def stream_into(
         preprocess=backbones.preprocess_function(backbone),
     )
     expected = 0  # next index into `files` not yet written or skipped
-    with tqdm(total=len(files), unit="img", desc=backbone, dynamic_ncols=True) as bar:
+    with tqdm(total=len(files), unit="img", desc=backbone, dynamic_ncols=True,
+              disable=not progress) as bar:
         for indices, features in batches:
             for index, row in zip(indices.tolist(), features):
                 for missing in range(expected, index):
@@ -171,6 +175,12 @@ def stream_into(
         for missing in range(expected, len(files)):
             writer.skip(scan.paths[start + missing])
         bar.update(len(files) - bar.n)
+
+
+def build_model(settings: Settings) -> Any:
+    """The backbone these settings describe, as a Keras model."""
+    return backbones.build(settings.backbone, weights=settings.weights,
+                           pooling=settings.pooling, input_size=settings.input_size)
 
 
 def _tf_version() -> str:

@@ -124,6 +124,24 @@ def _dataset(f: h5py.File, path: Path, name: str, ndim: int, kinds: str) -> h5py
     return dataset
 
 
+def _check_parts(dataset: h5py.Dataset, path: Path) -> None:
+    """Refuse a virtual dataset over a missing or unfinished part file.
+
+    HDF5 reads a source it cannot open as fill values without a word, so a lost part
+    would otherwise come back as rows of zeros.
+    """
+    if not dataset.is_virtual:
+        return
+    for source in {s.file_name for s in dataset.virtual_sources()}:
+        part = path.parent / source
+        try:
+            complete = read_attrs(part).get("complete") is True
+        except FeatureFileError as exc:
+            raise FeatureFileError(f"{path}: part file {exc}; rerun extract") from None
+        if not complete:
+            raise FeatureFileError(f"{path}: part file {part} is not complete; rerun extract")
+
+
 def _text(dataset: h5py.Dataset, stop: int | None = None) -> list[str]:
     values = dataset[()] if stop is None else dataset[:stop]
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
@@ -178,6 +196,8 @@ def read_features(path: str | os.PathLike, *, allow_partial: bool = False) -> Fe
         paths_ds = _dataset(f, path, "paths", 1, "T")
         names_ds = _dataset(f, path, "label_names", 1, "T")
         skipped_ds = _dataset(f, path, "skipped", 1, "T") if "skipped" in f else None
+        for dataset in (feats, labels, paths_ds):
+            _check_parts(dataset, path)
         n = n_attr if "n_written" in attrs else feats.shape[0]
         sizes = {"features": feats.shape[0], "labels": labels.shape[0],
                  "paths": paths_ds.shape[0]}
@@ -282,6 +302,17 @@ def _scrub_strings(dataset: h5py.Dataset, keep: int) -> None:
 
 def _lock_message(path: Path) -> str:
     return f"{path}: another extract is writing this file; wait for it or pick --output"
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold `path`'s writer lock for a whole run that writes it by other means
+    (`extract --cluster` assembles it from part files at the end)."""
+    fd = FeatureWriter._lock(Path(path))
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def check_unlocked(path: str | os.PathLike) -> None:

@@ -65,7 +65,7 @@ def two_sittings(path: Path) -> None:
 def next_run(path: Path) -> str:
     """What the next `extract` does with whatever is at `path`: the runner's own choice
     between reuse, resume and a fresh start, then the rest of the images."""
-    state = runner._existing_state(path, ATTRS)
+    state = runner.existing_state(path, ATTRS)
     if state == "complete":
         return state
     writer = FeatureWriter.resume(path, buffer_size=BUFFER) if state == "partial" else create(path)
