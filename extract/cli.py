@@ -26,6 +26,17 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
     return value
 
 
+def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from extract.cluster import ClusterError, local_workers
+
+    try:
+        if value is not None:
+            local_workers(value)
+    except ClusterError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--dataset", required=True, metavar="NAME_OR_PATH",
               help="A named dataset (caltech101, flowers17, animals; looked up in "
@@ -57,7 +68,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
 @click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_DATASETS, show_default=True, help="Where named datasets live.")
 @click.option("--force", is_flag=True, help="Extract again even if a matching file exists.")
-@click.option("--cluster", metavar="ADDRESS|local:N",
+@click.option("--cluster", metavar="ADDRESS|local:N", callback=_cluster,
               help="Run shards on a Dask cluster: a scheduler address (tcp://host:8786) or "
                    "local:N for N worker processes here (local: one per GPU, else 1). "
                    "Workers need the images and --output folder at the same paths.")

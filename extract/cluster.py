@@ -37,7 +37,7 @@ def local_workers(spec: str) -> int | None:
         return max(1, gpu_count())
     count = spec[len(LOCAL_PREFIX) + 1:]
     if not count.isdigit() or int(count) < 1:
-        raise ClusterError(f"--cluster {spec}: expected local:N with N a positive number")
+        raise ClusterError(f"{spec}: expected local:N with N a positive number")
     return int(count)
 
 
@@ -61,7 +61,7 @@ def gpu_count() -> int:
 
 
 @contextmanager
-def connect(spec: str, *, timeout: float = 20.0) -> Iterator[Client]:
+def connect(spec: str, *, timeout: float = 10.0) -> Iterator[Client]:
     """A Dask client for `spec`; a local cluster it starts is shut down on exit.
 
     Local workers are processes (one Python each, so one TensorFlow each) and share

@@ -1,0 +1,186 @@
+"""`extract --cluster`: shards on a local Dask cluster of 2 worker processes give the
+file a single process writes, bit for bit, read back by plain h5py; a worker killed
+mid-shard costs nothing; missing parts are refused, not read as zeros."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from clusterkit import KillOnceAfterFirstBlock
+from distributed import Client, LocalCluster
+from imagefolders import make_folder
+
+from extract import assemble, store
+from extract.cli import main as extract_main
+from extract.distributor import plan_shards
+
+SETTINGS = ["--backbone", "vgg16", "--weights", "random", "--image-size", "64",
+            "--batch-size", "4", "--buffer-size", "3"]
+IMAGES = 30  # 3 classes x 10
+
+
+def _extract(root: Path, out: Path, *extra: str) -> str:
+    result = CliRunner().invoke(
+        extract_main, ["--dataset", str(root), *SETTINGS, "--output", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("images") / "data", classes=3, per_class=10)
+
+
+@pytest.fixture(scope="module")
+def reference(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The single-process extraction every cluster run must reproduce."""
+    out = tmp_path_factory.mktemp("single") / "single.h5"
+    _extract(folder, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as local:
+        yield local.scheduler_address
+
+
+def _same_rows(path: Path, reference: Path) -> None:
+    with h5py.File(path, "r") as got, h5py.File(reference, "r") as want:
+        assert np.array_equal(got["features"][()], want["features"][()])
+        assert np.array_equal(got["labels"][()], want["labels"][()])
+        assert list(got["paths"][()]) == list(want["paths"][()])
+        assert list(got["skipped"][()]) == list(want["skipped"][()])
+        assert list(got["label_names"][()]) == list(want["label_names"][()])
+
+
+def test_plan_cuts_between_batches_and_covers_every_image_once() -> None:
+    for n, batch, shard in [(30, 4, 8), (1360, 32, 1024), (5, 32, 1024), (1000, 1, 7)]:
+        plan = plan_shards(n, batch, shard)
+        assert plan[0][0] == 0 and plan[-1][1] == n
+        assert all(a < b for a, b in plan)
+        assert all(b == c for (_, b), (c, _) in itertools.pairwise(plan))
+        assert all(start % batch == 0 for start, _ in plan)
+        assert len(plan) == min(-(-n // batch), -(-n // shard))
+    assert plan_shards(1360, 32, 1024) == [(0, 672), (672, 1360)]
+
+
+def test_cluster_file_is_bit_equal_and_plain_h5py_reads_it(folder, reference, cluster, tmp_path):
+    out = tmp_path / "features" / "out.h5"
+    output = _extract(folder, out, "--cluster", cluster, "--shard-size", "8")
+    assert "4 shard(s) of up to 8 images on 2 worker(s)" in output
+    assert f"extracted: {IMAGES} images written, 0 skipped" in output
+    parts = sorted(assemble.part_folder(out).glob("*.h5"))
+    assert [p.name for p in parts] == ["0000000000-0000000008.h5", "0000000008-0000000016.h5",
+                                       "0000000016-0000000024.h5", "0000000024-0000000030.h5"]
+    _same_rows(out, reference)
+    with h5py.File(out, "r") as f:
+        assert f["features"].is_virtual and f["paths"].is_virtual
+        assert f.attrs["complete"] and f.attrs["n_written"] == IMAGES
+        assert f.attrs["n_parts"] == 4
+        for key in store.SETTINGS_KEYS:
+            assert f.attrs[key] == store.read_attrs(reference)[key]
+    # The folder moves as a whole: part names are relative to the output.
+    moved = tmp_path / "elsewhere"
+    shutil.move(out.parent, moved)
+    assert np.array_equal(store.read_features(moved / "out.h5").X,
+                          store.read_features(reference).X)
+    assert "reusing" in _extract(folder, moved / "out.h5", "--cluster", cluster,
+                                 "--shard-size", "8")
+
+
+def test_killed_worker_mid_shard_is_retried_and_resumes(folder, reference, tmp_path):
+    marker = tmp_path / "killed"
+    out = tmp_path / "out.h5"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as local, Client(local) as client:
+        client.register_plugin(KillOnceAfterFirstBlock(marker))
+        output = _extract(folder, out, "--cluster", local.scheduler_address,
+                          "--shard-size", "12")
+    part, rows = marker.read_text().split()
+    assert assemble.part_folder(out) == Path(part).parent and int(rows) == 3
+    assert f"resumed: {IMAGES} images written, 0 skipped" in output
+    _same_rows(out, reference)
+
+
+def test_unreadable_images_are_skipped_in_place_as_in_one_process(folder, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(folder, root)
+    (root / "class_1" / "img_002.jpg").write_bytes(b"not a jpeg")
+    (root / "class_2" / "img_009.jpg").write_bytes(b"")
+    single, multi = tmp_path / "single.h5", tmp_path / "multi" / "out.h5"
+    _extract(root, single)
+    output = _extract(root, multi, "--cluster", "local:2", "--shard-size", "8")
+    assert "28 images written, 2 skipped" in output
+    assert store.read_skipped(multi) == ["class_1/img_002.jpg", "class_2/img_009.jpg"]
+    _same_rows(multi, single)
+
+
+@pytest.mark.parametrize("damage", ["missing", "partial"])
+def test_a_lost_or_unfinished_part_is_refused_not_read_as_zeros(folder, cluster, tmp_path,
+                                                              damage):
+    out = tmp_path / "out.h5"
+    _extract(folder, out, "--cluster", cluster, "--shard-size", "16")
+    part = sorted(assemble.part_folder(out).glob("*.h5"))[1]
+    if damage == "missing":
+        part.unlink()
+    else:
+        with h5py.File(part, "r+") as f:
+            f.attrs["complete"] = False
+    with pytest.raises(store.FeatureFileError) as caught:
+        store.read_features(out)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{out}: part file {part}")
+
+
+def test_cluster_options_fail_in_one_line(folder, tmp_path):
+    runner = CliRunner()
+    base = ["--dataset", str(folder), *SETTINGS, "--output", str(tmp_path / "o.h5")]
+    bad = runner.invoke(extract_main, [*base, "--cluster", "local:zero"])
+    assert bad.exit_code == 2
+    assert bad.output.splitlines()[-1] == ("Error: Invalid value for '--cluster': local:zero: "
+                                           "expected local:N with N a positive number")
+    unreachable = runner.invoke(extract_main, [*base, "--cluster", "tcp://127.0.0.1:9"])
+    assert unreachable.exit_code == 1
+    assert unreachable.output.splitlines()[-1].startswith(
+        "Error: --cluster tcp://127.0.0.1:9: cannot reach the Dask scheduler")
+    lonely = runner.invoke(extract_main, [*base, "--shard-size", "8"])
+    assert lonely.exit_code == 2 and "--shard-size needs --cluster" in lonely.output
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_shards_run_on_the_device_each_worker_picks(folder, reference, tmp_path):
+    """Two logical CPU devices stand in for two GPUs: a shard placed on the second one
+    gives the rows a single process gives."""
+    part = tmp_path / "part.h5"
+    script = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from pathlib import Path
+        from extract import distributor, runner
+        from extract.scan import scan
+        images = scan({str(folder)!r})
+        assert distributor.worker_device("CPU").endswith("CPU:0")  # rank 0 outside Dask
+        settings = runner.Settings("vgg16", "random", "flatten", 64)
+        job = distributor.ShardJob(distributor._shard_scan(images, 8, 16), settings,
+                                   Path({str(part)!r}), 4, 3, None, "data")
+        outcome = distributor.extract_shard(job, device="/device:CPU:1")
+        print(outcome.action, outcome.written)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["extracted", "8"]
+    assert np.array_equal(store.read_features(part).X, store.read_features(reference).X[8:16])
