@@ -11,7 +11,8 @@ import time
 
 import click
 
-BENCHMARKS = ("storage", "classify_memory", "classify_search", "extraction", "growth")
+BENCHMARKS = ("storage", "classify_memory", "classify_search", "extraction", "growth",
+              "cluster")
 
 
 @click.command()
