@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from extract import backbones, store
+from extract.assemble import part_folder
 from extract.scan import ScanError, scan
 
 if TYPE_CHECKING:
@@ -128,7 +129,8 @@ def main(
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         written = _rows_written(output, cluster=bool(cluster))
-        click.echo(f"\ninterrupted: {written} images are safely in {output}; "
+        where = f"{part_folder(output)}/" if cluster and output else output
+        click.echo(f"\ninterrupted: {written} images are safely in {where}; "
                    "run the same command again to resume", err=True)
         sys.exit(130)
     except OSError as exc:

@@ -8,6 +8,7 @@ dask.distributed is imported here (lazily), so `classify` stays free of TensorFl
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -75,8 +76,11 @@ def connect(spec: str, *, timeout: float = 10.0) -> Iterator[Client]:
         # TensorFlow and BLAS size their pools from these, read when each worker starts.
         env = {name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        # Dask's own warnings (a cancelled task after Ctrl-C, a nanny stopping a worker)
+        # are its bookkeeping, not the user's business; errors still show.
         with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                          dashboard_address=None, env=env) as cluster, \
+                          dashboard_address=None, env=env, silence_logs=logging.ERROR
+                          ) as cluster, \
                 Client(cluster) as client:
             yield client
         return

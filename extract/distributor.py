@@ -159,7 +159,8 @@ def run_on_cluster(
                 for (start, stop), part in zip(shards, parts)]
         workers = len(client.scheduler_info().get("workers", {}))
         log(f"{len(shards)} shard(s) of up to {max(b - a for a, b in shards)} images on "
-            f"{workers} worker(s); parts in {assemble.part_folder(output)}/")
+            f"{workers} worker(s); parts in {assemble.part_folder(output)}/"
+            + ("; no worker has joined yet, the shards wait for one" if not workers else ""))
         futures = client.map(extract_shard, jobs, pure=False,
                              key=[f"extract-shard-{start}-{stop}" for start, stop in shards])
         outcomes = []

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import h5py
@@ -184,3 +186,24 @@ def test_shards_run_on_the_device_each_worker_picks(folder, reference, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["extracted", "8"]
     assert np.array_equal(store.read_features(part).X, store.read_features(reference).X[8:16])
+
+
+def test_ctrl_c_keeps_finished_shards_and_a_rerun_resumes(folder, reference, cluster, tmp_path):
+    out = tmp_path / "out.h5"
+    command = [sys.executable, "-m", "extract", "--dataset", str(folder), *SETTINGS,
+               "--output", str(out), "--cluster", cluster, "--shard-size", "4"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(assemble.part_folder(out).glob("*.h5")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: ") and last.endswith(
+        f"images are safely in {assemble.part_folder(out)}/; run the same command again to "
+        "resume")
+    assert not out.exists()
+    output = _extract(folder, out, "--cluster", cluster, "--shard-size", "4")
+    assert f": {IMAGES} images written" in output
+    _same_rows(out, reference)
