@@ -145,12 +145,7 @@ def run_on_cluster(
     with store.output_lock(output):
         state = "missing" if force else runner.existing_state(output, attrs)
         if state == "complete":
-            done = store.read_attrs(output)
-            log(f"{output}: features for these images and settings exist; reusing (--force "
-                "redoes)")
-            return runner.Outcome(output, "reused", int(done["n_written"]),
-                                  store.read_skipped(output), int(done["feature_dim"]),
-                                  time.perf_counter() - started)
+            return runner.reuse(output, started, log)
         shards = plan_shards(len(scan), batch_size, shard_size)
         parts = [part_path(output, start, stop) for start, stop in shards]
         _remove_other_parts(assemble.part_folder(output), [] if force else parts)

@@ -80,6 +80,14 @@ def existing_state(path: Path, wanted: dict[str, Any]) -> str:
     return "complete" if attrs.get("complete") else "partial"
 
 
+def reuse(output: Path, started: float, log: Callable[[str], None]) -> Outcome:
+    """The outcome of finding `output` complete for these images and settings."""
+    done = store.read_attrs(output)
+    log(f"{output}: features for these images and settings exist; reusing (--force redoes)")
+    return Outcome(output, "reused", int(done["n_written"]), store.read_skipped(output),
+                   int(done["feature_dim"]), time.perf_counter() - started)
+
+
 def run(
     scan: Scan,
     settings: Settings,
@@ -104,10 +112,7 @@ def run(
     store.check_unlocked(output)  # before reading a file another extract may be writing
     state = "missing" if force else existing_state(output, attrs)
     if state == "complete":
-        done = store.read_attrs(output)
-        log(f"{output}: features for these images and settings exist; reusing (--force redoes)")
-        return Outcome(output, "reused", int(done["n_written"]), store.read_skipped(output),
-                       int(done["feature_dim"]), time.perf_counter() - started)
+        return reuse(output, started, log)
 
     if model is None:
         model = build_model(settings)  # TensorFlow loads only when there is work to do
