@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SHARD_SIZE = 1024
 _WORKER_LOCK = threading.Lock()  # one shard at a time per worker: TF uses all its cores
-_WORKER_MODELS: dict[runner.Settings, Any] = {}
+# The backbone a worker built, and the device it runs on, kept for its later shards.
+_WORKER_MODELS: dict[runner.Settings, tuple[Any, str | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,13 @@ def worker_device(kind: str = "GPU") -> str | None:
 
     A local cluster names its workers 0..N-1, so on one machine with N GPUs each worker
     runs on its own GPU; a worker of a SLURM or Kubernetes cluster usually sees one.
+    GPU memory is claimed as it is used, not all of every GPU up front (TensorFlow's
+    default), which would leave nothing for the other workers on the machine.
     """
     import tensorflow as tf
 
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
     devices = tf.config.list_logical_devices(kind)
     if not devices:
         return None
@@ -102,11 +107,12 @@ def extract_shard(job: ShardJob, device: str | None = None) -> runner.Outcome:
 
     tf = pipeline.tf
     with _WORKER_LOCK:
-        model = _WORKER_MODELS.get(job.settings)
-        if model is None:
+        if job.settings not in _WORKER_MODELS:
             _WORKER_MODELS.clear()
-            model = _WORKER_MODELS[job.settings] = runner.build_model(job.settings)
-        device = device or worker_device()
+            device = device or worker_device()
+            with tf.device(device) if device else nullcontext():
+                _WORKER_MODELS[job.settings] = (runner.build_model(job.settings), device)
+        model, device = _WORKER_MODELS[job.settings]
         with tf.device(device) if device else nullcontext():
             return runner.run(job.scan, job.settings, job.part, batch_size=job.batch_size,
                               buffer_size=job.buffer_size, compression=job.compression,
