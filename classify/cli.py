@@ -264,6 +264,7 @@ class Outcome:
     n_train: int
     n_test: int
     dropped: list[str]
+    model_summary: str  # how the model was fitted
     searched: protocol_types.SearchResult
     tested: protocol_types.RefitResult
 
@@ -342,7 +343,7 @@ def _search_local(
         raise click.ClickException(f"{exc.filename or 'classify'}: {exc.strerror or exc}"
                                    ) from None
     return Outcome(file_info, split.label_names, split.y_test, len(split.train_rows),
-                   len(split.test_rows), split.dropped, searched, tested)
+                   len(split.test_rows), split.dropped, spec.summary, searched, tested)
 
 
 def _search_cluster(
@@ -350,6 +351,9 @@ def _search_cluster(
     timings: dict[str, float],
 ) -> Outcome:  # fmt: skip
     """Features on Dask workers, which read the rows themselves; same split, folds, grid."""
+    from distributed import CancelledError
+    from distributed.scheduler import KilledWorker
+
     from classify import cluster, protocol
     from extract.cluster import ClusterError, connect
     from extract.store import FeatureFileError
@@ -360,6 +364,8 @@ def _search_cluster(
             with _timed(timings, "cluster"):
                 client = stack.enter_context(connect(options.cluster))
                 workers = client.nthreads()
+            if not workers:
+                raise ClusterError(f"--cluster {options.cluster}: the scheduler has no workers")
             click.echo(f"cluster {options.cluster}: {len(workers)} worker(s), "
                        f"{sum(workers.values())} thread(s)")
             with _timed(timings, "load"):
@@ -379,10 +385,14 @@ def _search_cluster(
     except OSError as exc:  # e.g. the scheduler went away mid-run
         raise click.ClickException(f"{exc.filename or options.cluster}: {exc.strerror or exc}"
                                    ) from None
+    except (KilledWorker, CancelledError) as exc:  # workers died or left mid-run
+        raise click.ClickException(f"--cluster {options.cluster}: the run lost its workers "
+                                   f"({type(exc).__name__}: {exc})") from None
     file_info = _file_info(path, header.attrs, header.n_rows, header.feature_dim,
                            len(header.label_names))
     return Outcome(file_info, labels.label_names, labels.y_test, len(labels.train_rows),
-                   len(labels.test_rows), labels.dropped, searched, tested)
+                   len(labels.test_rows), labels.dropped, cluster.MODELS[spec.name], searched,
+                   tested)
 
 
 def _report_and_save(
@@ -399,7 +409,7 @@ def _report_and_save(
         "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "features": file_info,
         "model": spec.name,
-        "model_summary": spec.summary,
+        "model_summary": outcome.model_summary,
         "scale": options.scale,
         "cluster": options.cluster,
         "protocol": {

@@ -11,9 +11,11 @@ saved bundle is the same as a local run's and `predict` needs no cluster.
 from __future__ import annotations
 
 import math
+import os
+import socket
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +24,24 @@ import numpy as np
 from classify import cluster_logreg, protocol
 from classify.models import ModelSpec
 from classify.protocol import LabelSplit, RefitResult, SearchResult
-from extract.store import FeatureHeader, nonfinite_error, nonfinite_rows, read_block, read_header
+from extract.store import (
+    FeatureFileError,
+    FeatureHeader,
+    nonfinite_error,
+    nonfinite_rows,
+    read_block,
+    read_header,
+)
 
 if TYPE_CHECKING:
     import dask.array as da
     from distributed import Client, Future
 
-MODELS = ("logreg", "xgb")
+# What each model is on a cluster (the report's model line).
+MODELS = {
+    "logreg": "multinomial logistic regression (out-of-core L-BFGS-B on the Dask workers)",
+    "xgb": "gradient-boosted trees (XGBoost hist through its Dask interface)",
+}
 LOGREG_GRID = ("C",)
 BLOCK_BYTES = 64 * 1024 * 1024  # most rows one read task returns
 BLOCKS_PER_WORKER = 2
@@ -56,6 +69,8 @@ class ClusterData:
     X_train: da.Array
     y_train: da.Array
     X_test: da.Array
+    # logreg: a start for the refit of each C searched, so it needs fewer iterations.
+    logreg_starts: dict[float, np.ndarray] = field(default_factory=dict)
 
 
 def block_bounds(n_rows: int, n_features: int, n_workers: int) -> list[tuple[int, int]]:
@@ -63,6 +78,16 @@ def block_bounds(n_rows: int, n_features: int, n_workers: int) -> list[tuple[int
     most = max(1, BLOCK_BYTES // max(1, 4 * n_features))
     rows = max(1, min(most, math.ceil(n_rows / (BLOCKS_PER_WORKER * max(1, n_workers)))))
     return [(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
+
+
+def read_slab(path: str, start: int, stop: int) -> np.ndarray:
+    """`read_block` on a worker; a file this worker cannot see is refused saying why."""
+    if not os.path.exists(path):
+        raise FeatureFileError(
+            f"{path}: not found on Dask worker {socket.gethostname()}; --cluster needs the "
+            "feature file on a filesystem the workers share"
+        )
+    return read_block(path, start, stop)
 
 
 def take_rows(block: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -104,7 +129,7 @@ def load(
     bounds = block_bounds(header.n_rows, header.feature_dim, len(client.nthreads()))
     # The absolute path: workers may have another working directory.
     source = str(path.resolve())
-    slabs = [dask.delayed(read_block, pure=True)(source, start, stop) for start, stop in bounds]
+    slabs = [dask.delayed(read_slab, pure=True)(source, start, stop) for start, stop in bounds]
     bad = dask.delayed(sum)([dask.delayed(nonfinite_rows, pure=True)(s) for s in slabs])
     X_train = _part(slabs, bounds, labels.train_rows, header.feature_dim)
     X_test = _part(slabs, bounds, labels.test_rows, header.feature_dim)
@@ -201,7 +226,11 @@ def search(
         with ThreadPoolExecutor(len(folds)) as pool:
             paths = list(pool.map(lambda f: cluster_logreg.fit_path(blocks, f[0], f[1], Cs),
                                   folds))
-        scores = [[path[params["C"]] for path in paths] for params in candidates]
+        scores = [[path[params["C"]].score for path in paths] for params in candidates]
+        # The folds' mean solution of each C: where the refit on all rows starts.
+        data.logreg_starts = {
+            C: np.mean([path[C].theta for path in paths], axis=0) for C in paths[0]
+        }
     else:
         y_train = data.labels.y_train
         scores = []
@@ -258,7 +287,8 @@ def refit_and_test(
         blocks = _logreg_blocks(client, data)
         n_train = len(data.labels.y_train)
         weights = blocks.split_weights(np.arange(n_train))
-        fitted = cluster_logreg.fit(blocks, weights, n_train, template.C)
+        start = data.logreg_starts.get(template.C)
+        fitted = cluster_logreg.fit(blocks, weights, n_train, template.C, start)
         if not fitted.converged:
             warnings.append(
                 f"ConvergenceWarning: L-BFGS-B stopped after {fitted.n_iter} iterations "

@@ -91,6 +91,7 @@ class Blocks:
         return self.client.scatter(parts, hash=False)  # unique keys: folds run in threads
 
     def map_blocks(self, func: Any, weights: list[Future], theta: np.ndarray) -> list[Any]:
+        """`func(X, y, weight, theta)` on every block where it lives; the results, in order."""
         shared = self.client.scatter(theta, broadcast=True, hash=False)
         futures = self.client.map(
             func, self.X, self.y, weights, [shared] * len(self.X),
@@ -156,24 +157,32 @@ def accuracy(blocks: Blocks, weights: list[Future], n_rows: int, theta: np.ndarr
     return sum(blocks.map_blocks(block_correct, weights, theta)) / n_rows
 
 
+@dataclass
+class PathPoint:
+    """One C of a fold's regularisation path: validation accuracy and the solution."""
+
+    score: float
+    theta: np.ndarray
+
+
 def fit_path(
     blocks: Blocks,
     train_rows: np.ndarray,
     val_rows: np.ndarray,
     Cs: Sequence[float],
-) -> dict[float, float]:
+) -> dict[float, PathPoint]:
     """Validation accuracy of each C, fitted on `train_rows`, smallest C first.
 
     Each fit starts from the previous one's solution (a regularisation path):
     weaker regularisation moves the optimum little, so it takes few iterations.
     """
     train_w, val_w = blocks.split_weights(train_rows), blocks.split_weights(val_rows)
-    scores: dict[float, float] = {}
+    path: dict[float, PathPoint] = {}
     theta = None
     for C in sorted(set(Cs)):
         theta = fit(blocks, train_w, len(train_rows), C, theta).theta
-        scores[C] = accuracy(blocks, val_w, len(val_rows), theta)
-    return scores
+        path[C] = PathPoint(accuracy(blocks, val_w, len(val_rows), theta), theta)
+    return path
 
 
 def to_sklearn(template: Any, theta: np.ndarray, n_features: int, n_classes: int,
@@ -183,7 +192,9 @@ def to_sklearn(template: Any, theta: np.ndarray, n_features: int, n_classes: int
     from sklearn.base import clone
 
     k = weight_rows(n_classes)
-    estimator = clone(template)
+    # lbfgs is the solver scikit-learn would use for this objective; the parameters then
+    # say how the coefficients were found.
+    estimator = clone(template).set_params(solver="lbfgs", max_iter=MAX_ITER, tol=TOL)
     estimator.coef_ = theta[: k * n_features].reshape(k, n_features)
     estimator.intercept_ = theta[k * n_features :].copy()
     estimator.classes_ = np.arange(n_classes)

@@ -165,3 +165,31 @@ def test_unsupported_runs_are_refused_before_connecting(
         run(outputs, "--features", str(feature_file), "--cluster", "local:2", *args), message
     )
     assert not (outputs / "reports").exists()
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_block_gradient_matches_finite_differences(n_classes: int) -> None:
+    from classify.cluster_logreg import block_loss_grad, n_params
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))  # float64 here, so the check is exact to rounding
+    y = rng.integers(0, n_classes, size=40)
+    weight = rng.integers(0, 2, size=40).astype(float)
+    theta = rng.normal(size=n_params(5, n_classes))
+    _, grad = block_loss_grad(X, y, weight, theta, n_classes)
+    step = 1e-6
+    numeric = [
+        (block_loss_grad(X, y, weight, theta + step * e, n_classes)[0]
+         - block_loss_grad(X, y, weight, theta - step * e, n_classes)[0]) / (2 * step)
+        for e in np.eye(len(theta))
+    ]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_a_file_the_worker_cannot_see_is_refused_saying_why(tmp_path: Path) -> None:
+    from classify.cluster import read_slab
+    from extract.store import FeatureFileError
+
+    missing = tmp_path / "elsewhere.h5"
+    with pytest.raises(FeatureFileError, match="filesystem the workers share"):
+        read_slab(str(missing), 0, 10)
