@@ -46,10 +46,10 @@ def connect(spec: str, *, timeout: float = 20.0) -> Iterator[Client]:
     if n_workers is not None:
         threads = max(1, (os.cpu_count() or 1) // n_workers)
         # TensorFlow and BLAS size their pools from these, read when each worker starts.
-        # The scheduler's HTTP server starts even without a dashboard; ":0" lets the OS
-        # pick its port, so a second local cluster does not warn that 8787 is taken.
         env = {name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        # The scheduler's HTTP server starts even without a dashboard; ":0" lets the OS
+        # pick its port, so a second local cluster does not warn that 8787 is taken.
         with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
                           dashboard_address=":0", env=env) as cluster, \
                 Client(cluster) as client:
