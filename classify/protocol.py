@@ -85,6 +85,57 @@ def kept_classes(
     return keep, dropped
 
 
+@dataclass
+class LabelSplit:
+    """The split decided from the labels alone; rows are numbers in the feature file."""
+
+    train_rows: np.ndarray
+    test_rows: np.ndarray
+    y_train: np.ndarray  # encoded 0..K-1 over the kept classes
+    y_test: np.ndarray
+    label_names: list[str]  # the classes kept; index = encoded label
+    dropped: list[str]
+
+
+def split_labels(
+    y: np.ndarray,
+    label_names: list[str],
+    test_size: float,
+    seed: int,
+    announce: Callable[[str], None],
+    source: Path,
+) -> LabelSplit:
+    """Drop classes too small to evaluate, re-encode the rest, split stratified.
+
+    Needs only the labels, so a client can split rows that workers will read.
+    """
+    keep, dropped = kept_classes(y, label_names)
+    if dropped:
+        announce(
+            f"warning: dropping {len(dropped)} class(es) with fewer than "
+            f"{MIN_IMAGES_PER_CLASS} images: {', '.join(dropped)}"
+        )
+    if len(keep) < 2:
+        raise ProtocolError(
+            f"{source}: fewer than 2 classes have {MIN_IMAGES_PER_CLASS} or more images; "
+            "nothing to classify"
+        )
+    encode = np.full(len(label_names), -1, dtype=np.int64)
+    encode[keep] = np.arange(len(keep))
+    y_all = encode[y]
+    rows = np.flatnonzero(y_all >= 0)
+    train_pos, test_pos = split_rows(y_all[rows], test_size, seed)
+    train_rows, test_rows = rows[train_pos], rows[test_pos]
+    return LabelSplit(
+        train_rows=train_rows,
+        test_rows=test_rows,
+        y_train=y_all[train_rows],
+        y_test=y_all[test_rows],
+        label_names=[label_names[c] for c in keep],
+        dropped=dropped,
+    )
+
+
 def _rows_to_memmap(X: np.ndarray, rows: np.ndarray, path: Path) -> np.ndarray:
     """X[rows] written block by block to an .npy file, reopened read-only and unread.
 
@@ -112,38 +163,24 @@ def split_features(
     The training part goes to a memory-mapped file in `scratch`; the full matrix is
     released afterwards (features.X becomes empty), so no row is held twice.
     """
-    keep, dropped = kept_classes(features.y, features.label_names)
-    if dropped:
-        announce(
-            f"warning: dropping {len(dropped)} class(es) with fewer than "
-            f"{MIN_IMAGES_PER_CLASS} images: {', '.join(dropped)}"
-        )
-    if len(keep) < 2:
-        raise ProtocolError(
-            f"{features.path}: fewer than 2 classes have {MIN_IMAGES_PER_CLASS} or more images; "
-            "nothing to classify"
-        )
-    encode = np.full(len(features.label_names), -1, dtype=np.int64)
-    encode[keep] = np.arange(len(keep))
-    y_all = encode[features.y]
-    rows = np.flatnonzero(y_all >= 0)
-    train_pos, test_pos = split_rows(y_all[rows], test_size, seed)
-    train_rows, test_rows = rows[train_pos], rows[test_pos]
+    labels = split_labels(
+        features.y, features.label_names, test_size, seed, announce, features.path
+    )
     split = Split(
-        X_train=_rows_to_memmap(features.X, train_rows, scratch / "X_train.npy"),
-        y_train=y_all[train_rows],
-        X_test=features.X[test_rows],
-        y_test=y_all[test_rows],
-        train_rows=train_rows,
-        test_rows=test_rows,
-        label_names=[features.label_names[c] for c in keep],
-        dropped=dropped,
+        X_train=_rows_to_memmap(features.X, labels.train_rows, scratch / "X_train.npy"),
+        y_train=labels.y_train,
+        X_test=features.X[labels.test_rows],
+        y_test=labels.y_test,
+        train_rows=labels.train_rows,
+        test_rows=labels.test_rows,
+        label_names=labels.label_names,
+        dropped=labels.dropped,
     )
     features.X = np.empty((0, features.X.shape[1]), dtype=features.X.dtype)
     return split
 
 
-def fold_count(split: Split, cv: int, announce: Callable[[str], None]) -> int:
+def fold_count(split: Split | LabelSplit, cv: int, announce: Callable[[str], None]) -> int:
     """`cv`, reduced when the smallest class has fewer training images than folds."""
     counts = np.bincount(split.y_train, minlength=len(split.label_names))
     smallest = int(counts.min())

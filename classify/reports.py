@@ -194,6 +194,8 @@ def format_report(metrics: Mapping[str, Any], classification_text: str) -> str:
         f"model       {metrics['model']}: {metrics['model_summary']}"
         + (" on standardised features" if metrics["scale"] else ""),
     ]
+    if metrics.get("cluster"):
+        lines.append(f"cluster     {metrics['cluster']} (Dask; features read by the workers)")
     if metrics["grid"]:
         grid = "; ".join(
             f"{name} in {', '.join(format_value(v) for v in values)}"

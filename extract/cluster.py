@@ -76,10 +76,12 @@ def connect(spec: str, *, timeout: float = 10.0) -> Iterator[Client]:
         # TensorFlow and BLAS size their pools from these, read when each worker starts.
         env = {name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        # The scheduler's HTTP server starts even without a dashboard; ":0" lets the OS
+        # pick its port, so a second local cluster does not warn that 8787 is taken.
         # Dask's own warnings (a cancelled task after Ctrl-C, a nanny stopping a worker)
         # are its bookkeeping, not the user's business; errors still show.
         with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                          dashboard_address=None, env=env, silence_logs=logging.ERROR
+                          dashboard_address=":0", env=env, silence_logs=logging.ERROR
                           ) as cluster, \
                 Client(cluster) as client:
             yield client

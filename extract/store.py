@@ -147,6 +147,147 @@ def _text(dataset: h5py.Dataset, stop: int | None = None) -> list[str]:
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
+@dataclass
+class FeatureHeader:
+    """A checked feature file without its feature matrix: what a client needs to plan
+    reading the rows elsewhere (`classify --cluster`) or all at once (`read_features`)."""
+
+    path: Path
+    n_rows: int
+    feature_dim: int
+    y: np.ndarray
+    label_names: list[str]
+    paths: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise FeatureFileError(f"{path}: no such feature file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise FeatureFileError(
+            f"{path}: not a readable HDF5 feature file ({_one_line(exc)})"
+        ) from None
+
+
+def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeader:
+    """Every check short of reading the features; labels, names and paths are read."""
+    try:
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+    except (OSError, RuntimeError, TypeError, ValueError) as exc:
+        raise FeatureFileError(f"{path}: unreadable attributes ({_one_line(exc)})") from None
+    if "format_version" not in attrs:
+        raise FeatureFileError(f"{path}: no format_version attribute; not an offtheshelf file")
+    version = _integer(attrs["format_version"])
+    if version is None or version < 1:
+        raise FeatureFileError(f"{path}: format_version must be a positive integer")
+    if version > FORMAT_VERSION:
+        raise FeatureFileError(
+            f"{path}: format version {version} is newer than this offtheshelf reads "
+            f"({FORMAT_VERSION}); upgrade offtheshelf"
+        )
+    n_attr = _integer(attrs.get("n_written", 0))
+    if n_attr is None or n_attr < 0:
+        raise FeatureFileError(f"{path}: n_written must be a non-negative integer")
+    if not allow_partial and attrs.get("complete") is not True:
+        raise FeatureFileError(
+            f"{path}: partial extraction ({n_attr} rows written, "
+            "complete=False); rerun extract to finish it"
+        )
+    missing = [name for name in REQUIRED_DATASETS if name not in f]
+    if missing:
+        raise FeatureFileError(f"{path}: missing dataset(s) {', '.join(missing)}")
+    feats = _features_dataset(f, path)
+    labels = _dataset(f, path, "labels", 1, "iu")
+    paths_ds = _dataset(f, path, "paths", 1, "T")
+    names_ds = _dataset(f, path, "label_names", 1, "T")
+    skipped_ds = _dataset(f, path, "skipped", 1, "T") if "skipped" in f else None
+    for dataset in (feats, labels, paths_ds):
+        _check_parts(dataset, path)
+    n = n_attr if "n_written" in attrs else feats.shape[0]
+    sizes = {"features": feats.shape[0], "labels": labels.shape[0],
+             "paths": paths_ds.shape[0]}
+    # A complete file holds exactly n rows; a partial one may hold a cut-short block.
+    if any(size < n or (not allow_partial and size != n) for size in sizes.values()):
+        raise FeatureFileError(
+            f"{path}: row counts disagree (features {sizes['features']}, labels "
+            f"{sizes['labels']}, paths {sizes['paths']}, n_written {n})"
+        )
+    try:
+        y = labels[:n]
+        label_names = _text(names_ds)
+        paths = _text(paths_ds, n)
+        skipped = _text(skipped_ds) if skipped_ds is not None else []
+    except (OSError, RuntimeError, TypeError, ValueError) as exc:
+        raise FeatureFileError(f"{path}: unreadable data ({_one_line(exc)})") from None
+    if n and (y.min() < 0 or y.max() >= len(label_names)):
+        raise FeatureFileError(
+            f"{path}: labels out of range 0..{len(label_names) - 1} (found {y.min()}..{y.max()})"
+        )
+    return FeatureHeader(path, n, feats.shape[1], y.astype(np.int64), label_names, paths,
+                         attrs, skipped)
+
+
+def _features_dataset(f: h5py.File, path: Path) -> h5py.Dataset:
+    feats = _dataset(f, path, "features", 2, "f")
+    if feats.dtype.itemsize > 4:
+        raise FeatureFileError(f"{path}: 'features' must be float32 or float16, "
+                               f"found {feats.dtype}")
+    return feats
+
+
+def _read_rows(feats: h5py.Dataset, path: Path, start: int, stop: int) -> np.ndarray:
+    """Rows start..stop-1 as float32, read straight into the array (no float16 copy)."""
+    try:
+        X = np.empty((stop - start, feats.shape[1]), dtype=np.float32)
+        if stop > start and feats.shape[1]:
+            feats.read_direct(X, np.s_[start:stop])
+    except (OSError, RuntimeError, TypeError, ValueError) as exc:
+        raise FeatureFileError(f"{path}: unreadable data ({_one_line(exc)})") from None
+    return X
+
+
+def nonfinite_rows(X: np.ndarray) -> int:
+    """How many rows of X hold a NaN or an infinity."""
+    return int((~np.isfinite(X).all(axis=1)).sum())
+
+
+def nonfinite_error(path: str | os.PathLike, bad: int) -> FeatureFileError:
+    """The refusal of a file whose features hold `bad` rows with NaN or infinities."""
+    return FeatureFileError(f"{path}: {bad} row(s) hold NaN or infinite features")
+
+
+def read_header(path: str | os.PathLike, *, allow_partial: bool = False) -> FeatureHeader:
+    """Check a feature file as `read_features` does, reading everything but the features.
+
+    The features themselves are then read in blocks with `read_block` (their NaN check
+    is the caller's: `nonfinite_rows`, `nonfinite_error`).
+    """
+    path = Path(path)
+    with _open(path) as f:
+        return _check_header(f, path, allow_partial)
+
+
+def read_block(path: str | os.PathLike, start: int, stop: int) -> np.ndarray:
+    """Feature rows start..stop-1 of a file already checked by `read_header`, as float32.
+
+    Opens the file itself, so it can run in another process (a Dask worker) than the
+    one that checked it; h5py objects cannot be sent between processes.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        feats = _features_dataset(f, path)
+        if stop > feats.shape[0]:
+            raise FeatureFileError(
+                f"{path}: features end at row {feats.shape[0]}, rows up to {stop} wanted "
+                "(the file changed after it was checked)"
+            )
+        return _read_rows(feats, path, start, stop)
+
+
 def read_features(path: str | os.PathLike, *, allow_partial: bool = False) -> Features:
     """Load a feature file, checking it fully, with features as float32 in memory once.
 
@@ -154,77 +295,14 @@ def read_features(path: str | os.PathLike, *, allow_partial: bool = False) -> Fe
     labels out of range, NaN or infinite features) is a one-line FeatureFileError.
     """
     path = Path(path)
-    if not path.exists():
-        raise FeatureFileError(f"{path}: no such feature file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise FeatureFileError(
-            f"{path}: not a readable HDF5 feature file ({_one_line(exc)})"
-        ) from None
-    with f:
-        try:
-            attrs = {k: _attr(v) for k, v in f.attrs.items()}
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
-            raise FeatureFileError(f"{path}: unreadable attributes ({_one_line(exc)})") from None
-        if "format_version" not in attrs:
-            raise FeatureFileError(f"{path}: no format_version attribute; not an offtheshelf file")
-        version = _integer(attrs["format_version"])
-        if version is None or version < 1:
-            raise FeatureFileError(f"{path}: format_version must be a positive integer")
-        if version > FORMAT_VERSION:
-            raise FeatureFileError(
-                f"{path}: format version {version} is newer than this offtheshelf reads "
-                f"({FORMAT_VERSION}); upgrade offtheshelf"
-            )
-        n_attr = _integer(attrs.get("n_written", 0))
-        if n_attr is None or n_attr < 0:
-            raise FeatureFileError(f"{path}: n_written must be a non-negative integer")
-        if not allow_partial and attrs.get("complete") is not True:
-            raise FeatureFileError(
-                f"{path}: partial extraction ({n_attr} rows written, "
-                "complete=False); rerun extract to finish it"
-            )
-        missing = [name for name in REQUIRED_DATASETS if name not in f]
-        if missing:
-            raise FeatureFileError(f"{path}: missing dataset(s) {', '.join(missing)}")
-        feats = _dataset(f, path, "features", 2, "f")
-        if feats.dtype.itemsize > 4:
-            raise FeatureFileError(f"{path}: 'features' must be float32 or float16, "
-                                   f"found {feats.dtype}")
-        labels = _dataset(f, path, "labels", 1, "iu")
-        paths_ds = _dataset(f, path, "paths", 1, "T")
-        names_ds = _dataset(f, path, "label_names", 1, "T")
-        skipped_ds = _dataset(f, path, "skipped", 1, "T") if "skipped" in f else None
-        for dataset in (feats, labels, paths_ds):
-            _check_parts(dataset, path)
-        n = n_attr if "n_written" in attrs else feats.shape[0]
-        sizes = {"features": feats.shape[0], "labels": labels.shape[0],
-                 "paths": paths_ds.shape[0]}
-        # A complete file holds exactly n rows; a partial one may hold a cut-short block.
-        if any(size < n or (not allow_partial and size != n) for size in sizes.values()):
-            raise FeatureFileError(
-                f"{path}: row counts disagree (features {sizes['features']}, labels "
-                f"{sizes['labels']}, paths {sizes['paths']}, n_written {n})"
-            )
-        try:
-            X = np.empty((n, feats.shape[1]), dtype=np.float32)
-            if n and feats.shape[1]:
-                feats.read_direct(X, np.s_[:n])
-            y = labels[:n]
-            label_names = _text(names_ds)
-            paths = _text(paths_ds, n)
-            skipped = _text(skipped_ds) if skipped_ds is not None else []
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
-            raise FeatureFileError(f"{path}: unreadable data ({_one_line(exc)})") from None
-    if n and (y.min() < 0 or y.max() >= len(label_names)):
-        raise FeatureFileError(
-            f"{path}: labels out of range 0..{len(label_names) - 1} (found {y.min()}..{y.max()})"
-        )
-    if not np.isfinite(X).all():
-        bad = int((~np.isfinite(X).all(axis=1)).sum())
-        raise FeatureFileError(f"{path}: {bad} row(s) hold NaN or infinite features")
-    return Features(path, X, y.astype(np.int64), label_names, paths, attrs, skipped)
+    with _open(path) as f:
+        header = _check_header(f, path, allow_partial)
+        X = _read_rows(_features_dataset(f, path), path, 0, header.n_rows)
+    bad = nonfinite_rows(X)
+    if bad:
+        raise nonfinite_error(path, bad)
+    return Features(path, X, header.y, header.label_names, header.paths, header.attrs,
+                    header.skipped)
 
 
 def read_skipped(path: str | os.PathLike) -> list[str]:

@@ -30,13 +30,15 @@ def write_feature_file(
     complete: bool = True,
     row_ids: bool = False,
     attrs: dict[str, Any] | None = None,
+    spread: float = 5.0,
 ) -> Path:
-    """Separable classes (well-spread centres + unit noise); `row_ids` puts the row number in
-    column 0 so a test can tell which rows an estimator saw."""
+    """Separable classes (well-spread centres + unit noise; a small `spread` makes them
+    overlap); `row_ids` puts the row number in column 0 so a test can tell which rows an
+    estimator saw."""
     names = [f"class_{i:02d}" for i in range(len(counts))]
     y = np.repeat(np.arange(len(counts)), counts)
     rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=5.0, size=(len(counts), dims))
+    centres = rng.normal(scale=spread, size=(len(counts), dims))
     X = (centres[y] + rng.normal(size=(len(y), dims))).astype(np.float32)
     if row_ids:
         X[:, 0] = np.arange(len(y))
