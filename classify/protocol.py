@@ -195,6 +195,56 @@ def _grid_failure(spec: ModelSpec, exc: Exception) -> ProtocolError:
     return ProtocolError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
 
 
+def _folds(n_splits: int, seed: int) -> Any:
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def _row_space_search(
+    spec: ModelSpec,
+    grid: Mapping[str, list[Any]],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    n_splits: int,
+    seed: int,
+    jobs: int,
+) -> SearchResult:
+    """The search GridSearchCV would run (same folds, accuracy, mean, std and rank),
+    each fold's C path fitted in the fold's row space (classify.rowspace)."""
+    from scipy.stats import rankdata
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import ParameterGrid
+
+    from classify import rowspace
+
+    params = list(ParameterGrid(dict(grid)))
+    folds = list(_folds(n_splits, seed).split(X_train, y_train))
+    gram = rowspace.gram(X_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
+        try:
+            scores = rowspace.search(
+                spec.build(seed, 1), [p["C"] for p in params], gram, y_train, folds,
+                X_train.dtype, jobs,
+            )  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            raise _grid_failure(spec, exc) from None
+    means = scores.mean(axis=1)
+    stds = scores.std(axis=1)
+    ranks = rankdata(-means, method="min").astype(int)
+    best = int(ranks.argmin())
+    candidates = [
+        {"params": p, "mean": float(m), "std": float(s), "rank": int(r)}
+        for p, m, s, r in zip(params, means, stds, ranks)
+    ]
+    return SearchResult(
+        best_params=params[best], cv_score=float(means[best]), n_splits=n_splits,
+        candidates=candidates,
+    )  # fmt: skip
+
+
 def search(
     spec: ModelSpec,
     grid: Mapping[str, list[Any]],
@@ -206,16 +256,27 @@ def search(
     seed: int,
     jobs: int,
 ) -> SearchResult:
-    """Cross-validated grid search over the training part only (no refit here)."""
+    """Cross-validated grid search over the training part only (no refit here).
+
+    Where it is exact (classify.rowspace.applies: L2 logistic regression over C, no
+    scaler, fewer rows than features) the fits run in the row space of the training
+    part; the folds, scores and candidates are those of the plain search.
+    """
     if not grid or n_splits is None:
         return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])
+    from classify import rowspace
+
+    if rowspace.applies(spec.build(seed, 1), grid, X_train, scale):
+        return _row_space_search(
+            spec, grid, X_train, y_train, n_splits=n_splits, seed=seed, jobs=jobs
+        )
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.model_selection import GridSearchCV
 
     searcher = GridSearchCV(
         build_pipeline(spec, seed, 1, scale, scale_in_place=True),
         _in_pipeline(grid),
-        cv=StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed),
+        cv=_folds(n_splits, seed),
         n_jobs=jobs,
         refit=False,
         error_score="raise",
