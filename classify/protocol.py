@@ -49,6 +49,8 @@ class SearchResult:
     cv_score: float | None
     n_splits: int | None
     candidates: list[dict[str, Any]]  # params, mean and std of the fold scores, rank
+    # Left by the row-space search (classify.rowspace) for `refit_and_test` to start from.
+    row_space: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -225,7 +227,7 @@ def _row_space_search(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
         try:
-            scores = rowspace.search(
+            scores, paths = rowspace.search(
                 spec.build(seed, 1), [p["C"] for p in params], gram, y_train, folds,
                 X_train.dtype, jobs,
             )  # fmt: skip
@@ -241,7 +243,7 @@ def _row_space_search(
     ]
     return SearchResult(
         best_params=params[best], cv_score=float(means[best]), n_splits=n_splits,
-        candidates=candidates,
+        candidates=candidates, row_space=rowspace.Searched(gram, paths),
     )  # fmt: skip
 
 
@@ -314,16 +316,38 @@ def search(
 
 
 def refit_and_test(
-    spec: ModelSpec, params: Mapping[str, Any], split: Split, *, scale: bool, seed: int, jobs: int
+    spec: ModelSpec,
+    params: Mapping[str, Any],
+    split: Split,
+    *,
+    scale: bool,
+    seed: int,
+    jobs: int,
+    row_space: Any = None,
 ) -> RefitResult:
-    """Fit the chosen parameters on the whole training part, predict the test part once."""
+    """Fit the chosen parameters on the whole training part, predict the test part once.
+
+    With `row_space` (SearchResult.row_space; consumed) the fit runs in the row space of
+    the training part, started from the folds' solutions, and comes back as the same
+    estimator on the original features (classify.rowspace.refit).
+    """
     estimator = build_pipeline(spec, seed, jobs, scale).set_params(**_in_pipeline(params))
+    fit = estimator.fit
+    if row_space is not None and params:
+        from classify import rowspace
+
+        def fit(X: np.ndarray, y: np.ndarray) -> None:
+            searched, row_space.gram = row_space.gram, None
+            model = estimator.named_steps[MODEL_STEP]
+            fitted = rowspace.refit(model, params["C"], searched, X, y, row_space.paths)
+            estimator.steps[-1] = (MODEL_STEP, fitted)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", DeprecationWarning)  # library internals, not the user's
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         try:
-            estimator.fit(split.X_train, split.y_train)
+            fit(split.X_train, split.y_train)
         except (ValueError, TypeError) as exc:
             if not params:
                 raise

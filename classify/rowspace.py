@@ -26,6 +26,7 @@ coordinates, while the warm-started path arrives close to it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,7 @@ def factor(
     piv = piv[:n] - 1  # LAPACK pivots are 1-based
     Z = np.empty((n, rank), dtype=dtype)
     Z[piv] = c[:, :rank]
-    return piv[:rank], np.array(c[:rank, :rank]), Z
+    return piv[:rank], c[:rank, :rank], Z
 
 
 def project(K_basis_rows: np.ndarray, L11: np.ndarray) -> np.ndarray:
@@ -117,7 +118,27 @@ def _path(estimator: Any, Cs: Sequence[float], Z: np.ndarray, y: np.ndarray) -> 
         yield model.set_params(C=C).fit(Z, y)
 
 
-def _fold_scores(
+@dataclass
+class FoldPath:
+    """One fold's C path: accuracy on its validation rows, and each solution as
+    A = L11^{-T} v on the fold's basis rows (training-part positions `rows`), so that
+    w = X[rows]^T A in the original features."""
+
+    scores: dict[float, float]
+    rows: np.ndarray
+    solutions: dict[float, tuple[np.ndarray, np.ndarray]]  # C -> (A, intercept)
+
+
+@dataclass
+class Searched:
+    """What the search leaves for `refit`: the Gram matrix of the training part and
+    each fold's path."""
+
+    gram: np.ndarray
+    paths: list[FoldPath]
+
+
+def _fold_path(
     estimator: Any,
     Cs: Sequence[float],
     K: np.ndarray,
@@ -125,15 +146,18 @@ def _fold_scores(
     train: np.ndarray,
     test: np.ndarray,
     dtype: np.dtype,
-) -> dict[float, float]:
-    """Accuracy on `test` of each C fitted on `train` (estimator.score, as GridSearchCV
-    scores it), all in the row space of the fold's training rows."""
+) -> FoldPath:
+    """Each C fitted on `train` in the row space of the fold's training rows and scored
+    on `test` with estimator.score (accuracy, as GridSearchCV scores it)."""
     eps = float(np.finfo(dtype).eps)
     basis, L11, Z = factor(K[np.ix_(train, train)], eps, dtype, overwrite=True)
     Z_test = project(K[np.ix_(train[basis], test)], L11).astype(dtype)
-    return {
-        model.C: float(model.score(Z_test, y[test])) for model in _path(estimator, Cs, Z, y[train])
-    }
+    scores, solutions = {}, {}
+    for model in _path(estimator, Cs, Z, y[train]):
+        scores[model.C] = float(model.score(Z_test, y[test]))
+        A = solve_triangular(L11, model.coef_.T.astype(np.float64), lower=True, trans="T")
+        solutions[model.C] = (A, model.intercept_.copy())
+    return FoldPath(scores, train[basis], solutions)
 
 
 def search(
@@ -144,14 +168,52 @@ def search(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     dtype: np.dtype,
     jobs: int,
-) -> np.ndarray:
-    """Test scores, shape (len(Cs), len(folds)) in the order given: one task per fold."""
+) -> tuple[np.ndarray, list[FoldPath]]:
+    """Test scores, shape (len(Cs), len(folds)) in the order given, and each fold's
+    path (`refit` starts from it). One task per fold."""
     from joblib import Parallel, delayed, effective_n_jobs
 
     # -1 (all cores): one worker per fold even on fewer cores; they share the cores
     # rather than leave one idle while the last fold runs alone.
     workers = len(folds) if jobs == -1 else min(effective_n_jobs(jobs), len(folds))
-    per_fold = Parallel(n_jobs=workers)(
-        delayed(_fold_scores)(estimator, Cs, K, y, train, test, dtype) for train, test in folds
+    paths = Parallel(n_jobs=workers)(
+        delayed(_fold_path)(estimator, Cs, K, y, train, test, dtype) for train, test in folds
     )
-    return np.array([[scores[C] for scores in per_fold] for C in Cs])
+    return np.array([[path.scores[C] for path in paths] for C in Cs]), paths
+
+
+def refit(
+    estimator: Any, C: float, K: np.ndarray, X: np.ndarray, y: np.ndarray,
+    paths: Sequence[FoldPath],
+) -> Any:  # fmt: skip
+    """`estimator` with this C fitted on all of X (K = gram(X), overwritten), returned
+    as an ordinary fitted estimator on X's own features.
+
+    The fit runs in the row space of all training rows, warm-started from the mean of
+    the folds' solutions at this C (mapped in through K; a start close to the optimum
+    instead of the path from the smallest C); its coefficients come back as
+    w = X[B]^T L11^{-T} v, reading X a block of rows at a time.
+    """
+    # X w0 for every training row, w0 the mean of the folds' solutions, before K goes.
+    decision = sum(K[:, path.rows] @ path.solutions[C][0] for path in paths) / len(paths)
+    intercept = sum(path.solutions[C][1] for path in paths) / len(paths)
+    basis, L11, Z = factor(K, float(np.finfo(X.dtype).eps), X.dtype, overwrite=True)
+    model = clone(estimator).set_params(C=C, warm_start=True)
+    model.coef_ = solve_triangular(L11, decision[basis], lower=True).T.astype(X.dtype)
+    model.intercept_ = intercept.astype(X.dtype)
+    model.fit(Z, y)
+    del Z
+    A = solve_triangular(L11, model.coef_.T.astype(np.float64), lower=True, trans="T")
+    order = np.argsort(basis)
+    rows, A = basis[order], A[order].T.astype(X.dtype)
+    coef = np.zeros((A.shape[0], X.shape[1]), dtype=np.float64)
+    for start in range(0, len(rows), GRAM_BLOCK_ROWS):
+        block = slice(start, start + GRAM_BLOCK_ROWS)
+        coef += A[:, block] @ np.asarray(X[rows[block]])
+    fitted = clone(estimator).set_params(C=C)
+    fitted.classes_ = model.classes_
+    fitted.coef_ = coef.astype(X.dtype)
+    fitted.intercept_ = model.intercept_.copy()
+    fitted.n_iter_ = model.n_iter_.copy()
+    fitted.n_features_in_ = X.shape[1]
+    return fitted

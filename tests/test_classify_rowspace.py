@@ -107,3 +107,25 @@ def test_applies_only_where_the_reparametrisation_is_exact() -> None:
     assert not rowspace.applies(l1, grid, wide, scale=False)
     svm = models.get_model("svm").build(0, 1)
     assert not rowspace.applies(svm, grid, wide, scale=False)
+
+
+@pytest.mark.parametrize("C", [0.01, 100.0])
+def test_refit_is_the_direct_fit_on_the_original_features(C: float) -> None:
+    """The refit, started from the folds' solutions, comes back as an ordinary
+    LogisticRegression on all d features with the direct fit's coefficients."""
+    X, y = _wide_problem(n=120, d=400, classes=4, seed=2)
+    tight = LogisticRegression(solver="newton-cg", tol=1e-10, max_iter=1000)
+    folds = list(protocol._folds(3, 42).split(X, y))
+    K = rowspace.gram(X)
+    _, paths = rowspace.search(tight, [0.01, 100.0], K, y, folds, np.dtype(np.float64), 1)
+
+    fitted = rowspace.refit(tight, C, K, X, y, paths)
+    direct = LogisticRegression(solver="newton-cg", tol=1e-10, max_iter=1000, C=C).fit(X, y)
+
+    assert type(fitted) is LogisticRegression and fitted.C == C and not fitted.warm_start
+    assert fitted.coef_.shape == direct.coef_.shape and fitted.n_features_in_ == X.shape[1]
+    np.testing.assert_allclose(fitted.coef_, direct.coef_, atol=1e-6 * np.abs(direct.coef_).max())
+    np.testing.assert_allclose(fitted.intercept_, direct.intercept_, atol=1e-6)
+    new_rows = np.random.default_rng(3).standard_normal((20, X.shape[1]))
+    np.testing.assert_allclose(fitted.predict_proba(new_rows), direct.predict_proba(new_rows),
+                               atol=1e-6)  # fmt: skip
