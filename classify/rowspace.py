@@ -59,13 +59,24 @@ def applies(estimator: Any, grid: Mapping[str, Sequence[Any]], X: np.ndarray, sc
     )
 
 
+def _own_mapping(X: np.ndarray) -> np.ndarray:
+    """A memory-mapped X mapped afresh (else X itself): the pages read through it leave
+    this process's resident memory when it is dropped, instead of staying mapped in the
+    caller's array until the end of the run."""
+    if isinstance(X, np.memmap) and X.filename is not None and X.flags.c_contiguous:
+        return np.memmap(X.filename, dtype=X.dtype, mode="r", offset=X.offset, shape=X.shape)
+    return X
+
+
 def gram(X: np.ndarray, block_rows: int = GRAM_BLOCK_ROWS) -> np.ndarray:
     """X X^T in float64, from products of row blocks in X's own precision.
 
-    X may be memory-mapped: only two blocks of rows are in memory at a time, and no
-    copy of X is made. Float32 products keep the error near 1e-6 relative, far below
-    what the factorisation's pivot tolerance discards (see `factor`).
+    X may be memory-mapped: only two blocks of rows are in memory at a time, no copy of
+    X is made, and the pages read are released afterwards (`_own_mapping`). Float32
+    products keep the error near 1e-6 relative, below what the factorisation's pivot
+    tolerance discards (see `factor`).
     """
+    X = _own_mapping(X)
     n = X.shape[0]
     K = np.empty((n, n), dtype=np.float64)
     for i in range(0, n, block_rows):
@@ -207,9 +218,11 @@ def refit(
     order = np.argsort(basis)
     rows, A = basis[order], A[order].T.astype(X.dtype)
     coef = np.zeros((A.shape[0], X.shape[1]), dtype=np.float64)
+    source = _own_mapping(X)
     for start in range(0, len(rows), GRAM_BLOCK_ROWS):
         block = slice(start, start + GRAM_BLOCK_ROWS)
-        coef += A[:, block] @ np.asarray(X[rows[block]])
+        coef += A[:, block] @ np.asarray(source[rows[block]])
+    del source
     fitted = clone(estimator).set_params(C=C)
     fitted.classes_ = model.classes_
     fitted.coef_ = coef.astype(X.dtype)
