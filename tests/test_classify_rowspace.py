@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from featurefiles import write_feature_file
 from scipy.linalg import solve_triangular
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
 from classify import models, protocol, rowspace
+from classify.cli import main
+from extract.store import read_features
 
 
 def _wide_problem(
@@ -129,3 +134,30 @@ def test_refit_is_the_direct_fit_on_the_original_features(C: float) -> None:
     new_rows = np.random.default_rng(3).standard_normal((20, X.shape[1]))
     np.testing.assert_allclose(fitted.predict_proba(new_rows), direct.predict_proba(new_rows),
                                atol=1e-6)  # fmt: skip
+
+
+def test_classify_end_to_end_on_features_wider_than_the_training_part(
+    outputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """90 training rows x 300 features: searched and refitted in the row space, saved as
+    an ordinary LogisticRegression on the 300 features that predict can use."""
+    path = write_feature_file(outputs / "features" / "wide-vgg16-flatten.h5", dims=300)
+    refits: list[float] = []
+    original_refit = rowspace.refit
+
+    def recording_refit(estimator, C, *args, **kwargs):  # type: ignore[no-untyped-def]
+        refits.append(C)
+        return original_refit(estimator, C, *args, **kwargs)
+
+    monkeypatch.setattr(rowspace, "refit", recording_refit)
+    result = CliRunner().invoke(
+        main, ["--features", str(path), "--grid", "C", "--jobs", "2", "--outputs", str(outputs)]
+    )
+    assert result.exit_code == 0, result.output
+    bundle = joblib.load(next((outputs / "models").glob("*.joblib")))
+    assert refits == [bundle["params"]["C"]]
+    [(_, model)] = bundle["estimator"].steps
+    assert type(model) is LogisticRegression and model.coef_.shape == (4, 300)
+    assert model.C == bundle["params"]["C"] and model.coef_.dtype == np.float32
+    features = read_features(path)
+    assert (bundle["estimator"].predict(features.X) == features.y).mean() > 0.9
