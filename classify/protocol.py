@@ -213,8 +213,9 @@ def _row_space_search(
     seed: int,
     jobs: int,
 ) -> SearchResult:
-    """The search GridSearchCV would run (same folds, accuracy, mean, std and rank),
-    each fold's C path fitted in the fold's row space (classify.rowspace)."""
+    """GridSearchCV's search (same folds, accuracy, mean, std, rank and choice), each
+    fold's C values fitted as a warm-started path in the fold's row space
+    (classify.rowspace)."""
     from scipy.stats import rankdata
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import ParameterGrid
@@ -262,7 +263,8 @@ def search(
 
     Where it is exact (classify.rowspace.applies: L2 logistic regression over C, no
     scaler, fewer rows than features) the fits run in the row space of the training
-    part; the folds, scores and candidates are those of the plain search.
+    part: the same objective on the same folds, scored, averaged and ranked as
+    GridSearchCV does; the C values of a fold are fitted as a warm-started path.
     """
     if not grid or n_splits is None:
         return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])

@@ -8,13 +8,15 @@ objective: w = Q v, X w = Z v, |w| = |v|. With n < d every fit runs on an n-wide
 (VGG16 flatten features of Caltech-101: a fold is 4,338 x 4,338 instead of
 4,338 x 25,088). Everything comes from one Gram matrix of the training part: a fold's
 training rows give Z by factorisation, its validation rows are mapped in with the same
-factor. Only the search runs here; the refit of the chosen C on the original features
-is the ordinary one (measured faster than the path in the 6,507-wide row space, and it
-leaves the saved model and `predict` untouched).
+factor. The refit of the chosen C runs in the row space of the whole training part,
+started from the folds' solutions, and is mapped back to an ordinary estimator on the
+original features (w = X[B]^T L11^{-T} v), so the saved model and `predict` are as before.
 
 Z comes from a pivoted Cholesky factorisation (LAPACK ?pstrf), which also handles
-duplicate or dependent rows exactly: its r pivot rows B span the row space, and any row
-x maps to L11^{-1} K[B, x] with L11 the leading r x r factor.
+duplicate or dependent rows: its r pivot rows B span the row space, and any row x maps
+to L11^{-1} K[B, x] with L11 the leading r x r factor. Rows whose squared distance to
+the span of the earlier pivots is below n * eps * max |x|^2 (eps of the Gram's
+precision, as LAPACK's default rule) count as dependent.
 
 Each fold fits the C values in ascending order, each fit warm-started from the previous
 solution (what LogisticRegressionCV does). newton-cg's stopping rule (largest gradient
