@@ -49,6 +49,8 @@ class SearchResult:
     cv_score: float | None
     n_splits: int | None
     candidates: list[dict[str, Any]]  # params, mean and std of the fold scores, rank
+    # Left by the row-space search (classify.rowspace) for `refit_and_test` to start from.
+    row_space: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -232,6 +234,57 @@ def _grid_failure(spec: ModelSpec, exc: Exception) -> ProtocolError:
     return ProtocolError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
 
 
+def _folds(n_splits: int, seed: int) -> Any:
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def _row_space_search(
+    spec: ModelSpec,
+    grid: Mapping[str, list[Any]],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    n_splits: int,
+    seed: int,
+    jobs: int,
+) -> SearchResult:
+    """GridSearchCV's search (same folds, accuracy, mean, std, rank and choice), each
+    fold's C values fitted as a warm-started path in the fold's row space
+    (classify.rowspace)."""
+    from scipy.stats import rankdata
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import ParameterGrid
+
+    from classify import rowspace
+
+    params = list(ParameterGrid(dict(grid)))
+    folds = list(_folds(n_splits, seed).split(X_train, y_train))
+    gram = rowspace.gram(X_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
+        try:
+            scores, paths = rowspace.search(
+                spec.build(seed, 1), [p["C"] for p in params], gram, y_train, folds,
+                X_train.dtype, jobs,
+            )  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            raise _grid_failure(spec, exc) from None
+    means = scores.mean(axis=1)
+    stds = scores.std(axis=1)
+    ranks = rankdata(-means, method="min").astype(int)
+    best = int(ranks.argmin())
+    candidates = [
+        {"params": p, "mean": float(m), "std": float(s), "rank": int(r)}
+        for p, m, s, r in zip(params, means, stds, ranks)
+    ]
+    return SearchResult(
+        best_params=params[best], cv_score=float(means[best]), n_splits=n_splits,
+        candidates=candidates, row_space=rowspace.Searched(gram, paths),
+    )  # fmt: skip
+
+
 def search(
     spec: ModelSpec,
     grid: Mapping[str, list[Any]],
@@ -243,16 +296,28 @@ def search(
     seed: int,
     jobs: int,
 ) -> SearchResult:
-    """Cross-validated grid search over the training part only (no refit here)."""
+    """Cross-validated grid search over the training part only (no refit here).
+
+    Where it is exact (classify.rowspace.applies: L2 logistic regression over C, no
+    scaler, fewer rows than features) the fits run in the row space of the training
+    part: the same objective on the same folds, scored, averaged and ranked as
+    GridSearchCV does; the C values of a fold are fitted as a warm-started path.
+    """
     if not grid or n_splits is None:
         return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])
+    from classify import rowspace
+
+    if rowspace.applies(spec.build(seed, 1), grid, X_train, scale):
+        return _row_space_search(
+            spec, grid, X_train, y_train, n_splits=n_splits, seed=seed, jobs=jobs
+        )
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.model_selection import GridSearchCV
 
     searcher = GridSearchCV(
         build_pipeline(spec, seed, 1, scale, scale_in_place=True),
         _in_pipeline(grid),
-        cv=StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed),
+        cv=_folds(n_splits, seed),
         n_jobs=jobs,
         refit=False,
         error_score="raise",
@@ -290,16 +355,38 @@ def search(
 
 
 def refit_and_test(
-    spec: ModelSpec, params: Mapping[str, Any], split: Split, *, scale: bool, seed: int, jobs: int
+    spec: ModelSpec,
+    params: Mapping[str, Any],
+    split: Split,
+    *,
+    scale: bool,
+    seed: int,
+    jobs: int,
+    row_space: Any = None,
 ) -> RefitResult:
-    """Fit the chosen parameters on the whole training part, predict the test part once."""
+    """Fit the chosen parameters on the whole training part, predict the test part once.
+
+    With `row_space` (SearchResult.row_space; consumed) the fit runs in the row space of
+    the training part, started from the folds' solutions, and comes back as the same
+    estimator on the original features (classify.rowspace.refit).
+    """
     estimator = build_pipeline(spec, seed, jobs, scale).set_params(**_in_pipeline(params))
+    fit = estimator.fit
+    if row_space is not None and params:
+        from classify import rowspace
+
+        def fit(X: np.ndarray, y: np.ndarray) -> None:
+            searched, row_space.gram = row_space.gram, None
+            model = estimator.named_steps[MODEL_STEP]
+            fitted = rowspace.refit(model, params["C"], searched, X, y, row_space.paths)
+            estimator.steps[-1] = (MODEL_STEP, fitted)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", DeprecationWarning)  # library internals, not the user's
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         try:
-            estimator.fit(split.X_train, split.y_train)
+            fit(split.X_train, split.y_train)
         except (ValueError, TypeError) as exc:
             if not params:
                 raise
