@@ -64,7 +64,7 @@ def reader_rate(photos: Path) -> tuple[float, int]:
 @click.option("--quick", is_flag=True, help="Fewer images.")
 def main(quick: bool) -> None:
     """One process, then 1 and 2 local Dask workers, on the same photos."""
-    n = 128 if quick else 512
+    n = 128 if quick else 1360
     shard = n // 4  # four shards: two each for two workers
     runs = {"one process": [], "local:1": ["--cluster", "local:1", "--shard-size", str(shard)],
             "local:2": ["--cluster", "local:2", "--shard-size", str(shard)]}

@@ -207,3 +207,16 @@ def test_ctrl_c_keeps_finished_shards_and_a_rerun_resumes(folder, reference, clu
     output = _extract(folder, out, "--cluster", cluster, "--shard-size", "4")
     assert f": {IMAGES} images written" in output
     _same_rows(out, reference)
+
+
+def test_classify_on_the_cluster_reads_the_virtual_file(folder, cluster, tmp_path):
+    from classify.cli import main as classify_main
+
+    out = tmp_path / "outputs" / "features" / "data-vgg16-flatten.h5"
+    _extract(folder, out, "--cluster", cluster, "--shard-size", "8")
+    result = CliRunner().invoke(classify_main, [
+        "--features", str(out), "--outputs", str(tmp_path / "outputs"), "--model", "logreg",
+        "--grid", "C=0.1,1", "--cluster", cluster])
+    assert result.exit_code == 0, result.output
+    assert f"cluster {cluster}: 2 worker(s)" in result.output
+    assert len((tmp_path / "outputs" / "results.csv").read_text().splitlines()) == 2
