@@ -6,9 +6,6 @@ Estimator libraries are imported inside the builders, so listing models or parsi
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,28 +44,14 @@ def _rf(seed: int, n_jobs: int) -> Any:
     return RandomForestClassifier(random_state=seed, n_jobs=n_jobs)
 
 
-def gpu_visible() -> bool:
-    """True when CUDA_VISIBLE_DEVICES does not hide the GPUs and `nvidia-smi -L` lists one."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
-        return False
-    nvidia_smi = shutil.which("nvidia-smi")
-    if nvidia_smi is None:
-        return False
-    try:
-        listing = subprocess.run(
-            [nvidia_smi, "-L"], check=False, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return listing.returncode == 0 and "GPU" in listing.stdout
-
-
 def _xgb(seed: int, n_jobs: int) -> Any:
     from xgboost import XGBClassifier
 
+    from extract.cluster import gpu_count
+
     return XGBClassifier(
         tree_method="hist",
-        device="cuda" if gpu_visible() else "cpu",
+        device="cuda" if gpu_count() else "cpu",
         random_state=seed,
         n_jobs=n_jobs,
     )
