@@ -53,7 +53,7 @@ def reference(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cluster() -> str:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as local:
+                      dashboard_address=":0") as local:
         yield local.scheduler_address
 
 
@@ -105,7 +105,7 @@ def test_killed_worker_mid_shard_is_retried_and_resumes(folder, reference, tmp_p
     marker = tmp_path / "killed"
     out = tmp_path / "out.h5"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as local, Client(local) as client:
+                      dashboard_address=":0") as local, Client(local) as client:
         client.register_plugin(KillOnceAfterFirstBlock(marker))
         output = _extract(folder, out, "--cluster", local.scheduler_address,
                           "--shard-size", "12")
