@@ -162,33 +162,6 @@ def predict(client: Client, estimator: Any, X: da.Array) -> np.ndarray:
     return np.concatenate(client.gather(futures))
 
 
-def _folds(labels: LabelSplit, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The folds GridSearchCV uses on the local path: same splitter, same labels, same seed."""
-    from sklearn.model_selection import StratifiedKFold
-
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(labels.y_train)), labels.y_train))
-
-
-def _summarise(
-    candidates: list[dict[str, Any]], fold_scores: list[list[float]], n_splits: int
-) -> SearchResult:
-    """GridSearchCV's summary: mean and std over folds, rank 1 = best, first of ties wins."""
-    from scipy.stats import rankdata
-
-    means = np.array([np.mean(scores) for scores in fold_scores])
-    ranks = rankdata(-means, method="min").astype(int)
-    rows = [
-        {"params": params, "mean": float(mean), "std": float(np.std(scores)), "rank": int(rank)}
-        for params, mean, scores, rank in zip(candidates, means, fold_scores, ranks)
-    ]
-    best = int(np.argmin(ranks))
-    return SearchResult(
-        best_params=dict(candidates[best]), cv_score=float(means[best]), n_splits=n_splits,
-        candidates=rows,
-    )  # fmt: skip
-
-
 def _candidates(spec: ModelSpec, grid: Mapping[str, list[Any]], seed: int) -> list[dict]:
     """The grid in GridSearchCV's order; scikit-learn estimators check each candidate
     here, as their fit would (XGBoost checks its own when fitting)."""
@@ -218,7 +191,8 @@ def search(
     if not grid or n_splits is None:
         return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])
     candidates = _candidates(spec, grid, seed)
-    folds = _folds(data.labels, n_splits, seed)
+    y_train = data.labels.y_train
+    folds = list(protocol.folds(n_splits, seed).split(np.zeros(len(y_train)), y_train))
     if spec.name == "logreg":
         blocks = _logreg_blocks(client, data)
         Cs = [params["C"] for params in candidates]
@@ -232,7 +206,6 @@ def search(
             C: np.mean([path[C].theta for path in paths], axis=0) for C in paths[0]
         }
     else:
-        y_train = data.labels.y_train
         scores = []
         for params in candidates:
             fold_scores = []
@@ -242,7 +215,7 @@ def search(
                 predicted = model.predict(data.X_train[val]).compute()
                 fold_scores.append(float(np.mean(predicted == y_train[val])))
             scores.append(fold_scores)
-    return _summarise(candidates, scores, n_splits)
+    return protocol.summarise(candidates, scores, n_splits)
 
 
 def _logreg_blocks(client: Client, data: ClusterData) -> cluster_logreg.Blocks:

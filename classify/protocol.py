@@ -234,10 +234,32 @@ def _grid_failure(spec: ModelSpec, exc: Exception) -> ProtocolError:
     return ProtocolError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
 
 
-def _folds(n_splits: int, seed: int) -> Any:
+def folds(n_splits: int, seed: int) -> Any:
+    """The search's splitter, the same for every path (local, row space, cluster)."""
     from sklearn.model_selection import StratifiedKFold
 
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def summarise(
+    params: list[dict[str, Any]], scores: Any, n_splits: int, row_space: Any = None
+) -> SearchResult:
+    """GridSearchCV's summary of fold scores (candidates x folds): mean and std over
+    folds, rank 1 = best, the first of ties chosen."""
+    from scipy.stats import rankdata
+
+    scores = np.asarray(scores, dtype=np.float64)
+    means, stds = scores.mean(axis=1), scores.std(axis=1)
+    ranks = rankdata(-means, method="min").astype(int)
+    best = int(ranks.argmin())
+    candidates = [
+        {"params": p, "mean": float(m), "std": float(s), "rank": int(r)}
+        for p, m, s, r in zip(params, means, stds, ranks)
+    ]
+    return SearchResult(
+        best_params=dict(params[best]), cv_score=float(means[best]), n_splits=n_splits,
+        candidates=candidates, row_space=row_space,
+    )  # fmt: skip
 
 
 def _row_space_search(
@@ -253,36 +275,24 @@ def _row_space_search(
     """GridSearchCV's search (same folds, accuracy, mean, std, rank and choice), each
     fold's C values fitted as a warm-started path in the fold's row space
     (classify.rowspace)."""
-    from scipy.stats import rankdata
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import ParameterGrid
 
     from classify import rowspace
 
     params = list(ParameterGrid(dict(grid)))
-    folds = list(_folds(n_splits, seed).split(X_train, y_train))
+    splits = list(folds(n_splits, seed).split(X_train, y_train))
     gram = rowspace.gram(X_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
         try:
             scores, paths = rowspace.search(
-                spec.build(seed, 1), [p["C"] for p in params], gram, y_train, folds,
+                spec.build(seed, 1), [p["C"] for p in params], gram, y_train, splits,
                 X_train.dtype, jobs,
             )  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise _grid_failure(spec, exc) from None
-    means = scores.mean(axis=1)
-    stds = scores.std(axis=1)
-    ranks = rankdata(-means, method="min").astype(int)
-    best = int(ranks.argmin())
-    candidates = [
-        {"params": p, "mean": float(m), "std": float(s), "rank": int(r)}
-        for p, m, s, r in zip(params, means, stds, ranks)
-    ]
-    return SearchResult(
-        best_params=params[best], cv_score=float(means[best]), n_splits=n_splits,
-        candidates=candidates, row_space=rowspace.Searched(gram, paths),
-    )  # fmt: skip
+    return summarise(params, scores, n_splits, rowspace.Searched(gram, paths))
 
 
 def search(
@@ -317,7 +327,7 @@ def search(
     searcher = GridSearchCV(
         build_pipeline(spec, seed, 1, scale, scale_in_place=True),
         _in_pipeline(grid),
-        cv=_folds(n_splits, seed),
+        cv=folds(n_splits, seed),
         n_jobs=jobs,
         refit=False,
         error_score="raise",

@@ -86,7 +86,7 @@ def test_search_reports_what_grid_search_cv_reports() -> None:
 
     ours = protocol.search(spec, grid, X, y, n_splits=3, scale=False, seed=42, jobs=1)
     plain = GridSearchCV(
-        spec.build(42, 1), grid, cv=protocol._folds(3, 42), error_score="raise"
+        spec.build(42, 1), grid, cv=protocol.folds(3, 42), error_score="raise"
     ).fit(X, y)
 
     assert ours.best_params == plain.best_params_
@@ -120,7 +120,7 @@ def test_refit_is_the_direct_fit_on_the_original_features(C: float) -> None:
     LogisticRegression on all d features with the direct fit's coefficients."""
     X, y = _wide_problem(n=120, d=400, classes=4, seed=2)
     tight = LogisticRegression(solver="newton-cg", tol=1e-10, max_iter=1000)
-    folds = list(protocol._folds(3, 42).split(X, y))
+    folds = list(protocol.folds(3, 42).split(X, y))
     K = rowspace.gram(X)
     _, paths = rowspace.search(tight, [0.01, 100.0], K, y, folds, np.dtype(np.float64), 1)
 
