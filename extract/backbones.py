@@ -6,6 +6,7 @@ backbones without importing TensorFlow; `build` imports Keras when it is called.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import random
@@ -79,6 +80,14 @@ def weights_identity(weights: str) -> str:
         raise BackboneError(
             f"--weights: {weights} is not 'imagenet', 'random' or an existing weights file"
         )
+    st = path.stat()
+    return _sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """A weights file's identity, hashed once per process while its size and mtime
+    stay (a cluster worker checks it again for every shard)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
