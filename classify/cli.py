@@ -336,7 +336,7 @@ def _search_local(
             tested = protocol.refit_and_test(
                 spec, searched.best_params, split,
                 scale=options.scale, seed=options.seed, jobs=options.jobs,
-                row_space=searched.row_space,
+                path=searched.path,
             )  # fmt: skip
     except (FeatureFileError, protocol.ProtocolError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -49,8 +49,9 @@ class SearchResult:
     cv_score: float | None
     n_splits: int | None
     candidates: list[dict[str, Any]]  # params, mean and std of the fold scores, rank
-    # Left by the row-space search (classify.rowspace) for `refit_and_test` to start from.
-    row_space: Any = field(default=None, repr=False)
+    # Left by a C path search (classify.logreg_path, classify.rowspace): its `refit`
+    # starts from the folds' solutions.
+    path: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -242,7 +243,7 @@ def folds(n_splits: int, seed: int) -> Any:
 
 
 def summarise(
-    params: list[dict[str, Any]], scores: Any, n_splits: int, row_space: Any = None
+    params: list[dict[str, Any]], scores: Any, n_splits: int, path: Any = None
 ) -> SearchResult:
     """GridSearchCV's summary of fold scores (candidates x folds): mean and std over
     folds, rank 1 = best, the first of ties chosen."""
@@ -258,11 +259,11 @@ def summarise(
     ]
     return SearchResult(
         best_params=dict(params[best]), cv_score=float(means[best]), n_splits=n_splits,
-        candidates=candidates, row_space=row_space,
+        candidates=candidates, path=path,
     )  # fmt: skip
 
 
-def _row_space_search(
+def _path_search(
     spec: ModelSpec,
     grid: Mapping[str, list[Any]],
     X_train: np.ndarray,
@@ -273,26 +274,32 @@ def _row_space_search(
     jobs: int,
 ) -> SearchResult:
     """GridSearchCV's search (same folds, accuracy, mean, std, rank and choice), each
-    fold's C values fitted as a warm-started path in the fold's row space
-    (classify.rowspace)."""
+    fold's C values fitted as a warm-started path (classify.logreg_path): on the
+    features themselves, or in the row space of the training part where that is
+    narrower (classify.rowspace)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import ParameterGrid
 
-    from classify import rowspace
+    from classify import logreg_path, rowspace
 
     params = list(ParameterGrid(dict(grid)))
+    Cs = [p["C"] for p in params]
     splits = list(folds(n_splits, seed).split(X_train, y_train))
-    gram = rowspace.gram(X_train)
+    estimator = spec.build(seed, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
         try:
-            scores, paths = rowspace.search(
-                spec.build(seed, 1), [p["C"] for p in params], gram, y_train, splits,
-                X_train.dtype, jobs,
-            )  # fmt: skip
+            if rowspace.pays(X_train):
+                gram = rowspace.gram(X_train)
+                scores, paths = rowspace.search(
+                    estimator, Cs, gram, y_train, splits, X_train.dtype, jobs
+                )
+                path: Any = rowspace.Searched(gram, paths)
+            else:
+                scores, path = logreg_path.search(estimator, Cs, X_train, y_train, splits, jobs)
         except (ValueError, TypeError) as exc:
             raise _grid_failure(spec, exc) from None
-    return summarise(params, scores, n_splits, rowspace.Searched(gram, paths))
+    return summarise(params, scores, n_splits, path)
 
 
 def search(
@@ -308,17 +315,16 @@ def search(
 ) -> SearchResult:
     """Cross-validated grid search over the training part only (no refit here).
 
-    Where it is exact (classify.rowspace.applies: L2 logistic regression over C, no
-    scaler, fewer rows than features) the fits run in the row space of the training
-    part: the same objective on the same folds, scored, averaged and ranked as
-    GridSearchCV does; the C values of a fold are fitted as a warm-started path.
+    An L2 logistic regression over C alone, without scaler (classify.logreg_path.applies),
+    fits each fold's C values as a warm-started path: the same objective on the same
+    folds, scored, averaged and ranked as GridSearchCV does.
     """
     if not grid or n_splits is None:
         return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])
-    from classify import rowspace
+    from classify import logreg_path
 
-    if rowspace.applies(spec.build(seed, 1), grid, X_train, scale):
-        return _row_space_search(
+    if logreg_path.applies(spec.build(seed, 1), grid, scale):
+        return _path_search(
             spec, grid, X_train, y_train, n_splits=n_splits, seed=seed, jobs=jobs
         )
     from sklearn.exceptions import ConvergenceWarning
@@ -372,24 +378,20 @@ def refit_and_test(
     scale: bool,
     seed: int,
     jobs: int,
-    row_space: Any = None,
+    path: Any = None,
 ) -> RefitResult:
     """Fit the chosen parameters on the whole training part, predict the test part once.
 
-    With `row_space` (SearchResult.row_space; consumed) the fit runs in the row space of
-    the training part, started from the folds' solutions, and comes back as the same
-    estimator on the original features (classify.rowspace.refit).
+    With `path` (SearchResult.path) the fit starts from the folds' solutions at the
+    chosen C and comes back as the same estimator on the original features.
     """
     estimator = build_pipeline(spec, seed, jobs, scale).set_params(**_in_pipeline(params))
     fit = estimator.fit
-    if row_space is not None and params:
-        from classify import rowspace
+    if path is not None and params:
 
         def fit(X: np.ndarray, y: np.ndarray) -> None:
-            searched, row_space.gram = row_space.gram, None
             model = estimator.named_steps[MODEL_STEP]
-            fitted = rowspace.refit(model, params["C"], searched, X, y, row_space.paths)
-            estimator.steps[-1] = (MODEL_STEP, fitted)
+            estimator.steps[-1] = (MODEL_STEP, path.refit(model, params["C"], X, y))
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -18,16 +18,13 @@ to L11^{-1} K[B, x] with L11 the leading r x r factor. Rows whose squared distan
 the span of the earlier pivots is below n * eps * max |x|^2 (eps of the Gram's
 precision, as LAPACK's default rule) count as dependent.
 
-Each fold fits the C values in ascending order, each fit warm-started from the previous
-solution (what LogisticRegressionCV does). newton-cg's stopping rule (largest gradient
-component below tol) depends on the coordinates; from a cold start at large C the
-separable problem lets it stop after one Newton step far from the optimum in these
-coordinates, while the warm-started path arrives close to it.
+Each fold fits its C values as a warm-started path (classify.logreg_path), here in the
+fold's row space.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,30 +32,15 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 from sklearn.base import clone
 
+from classify import logreg_path
+
 GRAM_BLOCK_ROWS = 1024
-# Parameter values that mean "L2 penalty" for LogisticRegression (penalty is deprecated
-# in recent scikit-learn in favour of l1_ratio).
-L2_PENALTIES = ("l2", "deprecated")
 
 
-def applies(estimator: Any, grid: Mapping[str, Sequence[Any]], X: np.ndarray, scale: bool) -> bool:
-    """True where the reparametrisation is exact and pays: an L2 LogisticRegression,
-    a search over C alone, no per-fold scaler (it would change the Gram per fold), and
-    fewer training rows than features."""
-    from sklearn.linear_model import LogisticRegression
-
-    if scale or set(grid) != {"C"} or not isinstance(estimator, LogisticRegression):
-        return False
-    params = estimator.get_params()
-    values = list(grid["C"])
-    return (
-        params["penalty"] in L2_PENALTIES
-        and params["l1_ratio"] in (None, 0, 0.0)
-        and params["solver"] in ("newton-cg", "lbfgs", "sag", "saga", "newton-cholesky")
-        and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c < np.inf
-                for c in values)
-        and X.shape[0] < X.shape[1]
-    )
+def pays(X: np.ndarray) -> bool:
+    """True when the training part has fewer rows than features: the row space is then
+    narrower than the features (for a C path search, classify.logreg_path.applies)."""
+    return X.shape[0] < X.shape[1]
 
 
 def _own_mapping(X: np.ndarray) -> np.ndarray:
@@ -124,13 +106,6 @@ def project(K_basis_rows: np.ndarray, L11: np.ndarray) -> np.ndarray:
     return solve_triangular(L11, K_basis_rows, lower=True, check_finite=False).T
 
 
-def _path(estimator: Any, Cs: Sequence[float], Z: np.ndarray, y: np.ndarray) -> Iterator[Any]:
-    """The estimator fitted for each C in ascending order, each fit warm-started."""
-    model = clone(estimator).set_params(warm_start=True)
-    for C in sorted(Cs):
-        yield model.set_params(C=C).fit(Z, y)
-
-
 @dataclass
 class FoldPath:
     """One fold's C path: accuracy on its validation rows, and each solution as
@@ -144,11 +119,18 @@ class FoldPath:
 
 @dataclass
 class Searched:
-    """What the search leaves for `refit`: the Gram matrix of the training part and
+    """What the search leaves for the refit: the Gram matrix of the training part and
     each fold's path."""
 
-    gram: np.ndarray
+    gram: np.ndarray | None
     paths: list[FoldPath]
+
+    def refit(self, estimator: Any, C: float, X: np.ndarray, y: np.ndarray) -> Any:
+        """`refit` on the Gram matrix, which it overwrites: this object lets it go."""
+        K, self.gram = self.gram, None
+        if K is None:
+            raise RuntimeError("the row-space search's Gram matrix was used by a refit already")
+        return refit(estimator, C, K, X, y, self.paths)
 
 
 def _fold_path(
@@ -166,7 +148,7 @@ def _fold_path(
     basis, L11, Z = factor(K[np.ix_(train, train)], eps, dtype, overwrite=True)
     Z_test = project(K[np.ix_(train[basis], test)], L11).astype(dtype)
     scores, solutions = {}, {}
-    for model in _path(estimator, Cs, Z, y[train]):
+    for model in logreg_path.path(estimator, Cs, Z, y[train]):
         scores[model.C] = float(model.score(Z_test, y[test]))
         A = solve_triangular(L11, model.coef_.T.astype(np.float64), lower=True, trans="T")
         solutions[model.C] = (A, model.intercept_.copy())
@@ -184,12 +166,9 @@ def search(
 ) -> tuple[np.ndarray, list[FoldPath]]:
     """Test scores, shape (len(Cs), len(folds)) in the order given, and each fold's
     path (`refit` starts from it). One task per fold."""
-    from joblib import Parallel, delayed, effective_n_jobs
+    from joblib import Parallel, delayed
 
-    # -1 (all cores): one worker per fold even on fewer cores; they share the cores
-    # rather than leave one idle while the last fold runs alone.
-    workers = len(folds) if jobs == -1 else min(effective_n_jobs(jobs), len(folds))
-    paths = Parallel(n_jobs=workers)(
+    paths = Parallel(n_jobs=logreg_path.fold_workers(jobs, len(folds)))(
         delayed(_fold_path)(estimator, Cs, K, y, train, test, dtype) for train, test in folds
     )
     return np.array([[path.scores[C] for path in paths] for C in Cs]), paths

@@ -13,7 +13,7 @@ from scipy.linalg import solve_triangular
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
-from classify import models, protocol, rowspace
+from classify import logreg_path, models, protocol, rowspace
 from classify.cli import main
 from extract.store import read_features
 
@@ -82,7 +82,7 @@ def test_search_reports_what_grid_search_cv_reports() -> None:
     X = X.astype(np.float32)
     grid = {"C": [0.001, 0.01, 0.1, 1.0]}
     spec = models.get_model("logreg")
-    assert rowspace.applies(spec.build(0, 1), grid, X, scale=False)
+    assert logreg_path.applies(spec.build(0, 1), grid, scale=False) and rowspace.pays(X)
 
     ours = protocol.search(spec, grid, X, y, n_splits=3, scale=False, seed=42, jobs=1)
     plain = GridSearchCV(
@@ -99,19 +99,19 @@ def test_search_reports_what_grid_search_cv_reports() -> None:
     assert [c["rank"] for c in ours.candidates] == plain.cv_results_["rank_test_score"].tolist()
 
 
-def test_applies_only_where_the_reparametrisation_is_exact() -> None:
+def test_the_path_search_applies_only_to_an_l2_logreg_over_c() -> None:
     logreg = models.get_model("logreg").build(0, 1)
-    wide, tall = np.zeros((10, 20), np.float32), np.zeros((30, 20), np.float32)
     grid = {"C": [0.1, 1.0]}
-    assert rowspace.applies(logreg, grid, wide, scale=False)
-    assert not rowspace.applies(logreg, grid, wide, scale=True)  # scaler fitted per fold
-    assert not rowspace.applies(logreg, grid, tall, scale=False)  # nothing to gain
-    assert not rowspace.applies(logreg, {"C": [1.0], "max_iter": [50]}, wide, scale=False)
-    assert not rowspace.applies(logreg, {"C": [0.0, 1.0]}, wide, scale=False)
+    assert logreg_path.applies(logreg, grid, scale=False)
+    assert not logreg_path.applies(logreg, grid, scale=True)  # scaler fitted per fold
+    assert not logreg_path.applies(logreg, {"C": [1.0], "max_iter": [50]}, scale=False)
+    assert not logreg_path.applies(logreg, {"C": [0.0, 1.0]}, scale=False)
     l1 = LogisticRegression(solver="saga", l1_ratio=1.0)
-    assert not rowspace.applies(l1, grid, wide, scale=False)
+    assert not logreg_path.applies(l1, grid, scale=False)
     svm = models.get_model("svm").build(0, 1)
-    assert not rowspace.applies(svm, grid, wide, scale=False)
+    assert not logreg_path.applies(svm, grid, scale=False)
+    wide, tall = np.zeros((10, 20), np.float32), np.zeros((30, 20), np.float32)
+    assert rowspace.pays(wide) and not rowspace.pays(tall)
 
 
 @pytest.mark.parametrize("C", [0.01, 100.0])
