@@ -95,10 +95,9 @@ class Searched:
         """`estimator` with this C fitted on all of X, started from the mean of the
         folds' solutions at this C, returned as an ordinary (not warm-starting) fit."""
         model = clone(estimator).set_params(C=C, warm_start=True)
-        model.coef_ = np.mean([p.solutions[C][0] for p in self.paths], axis=0).astype(X.dtype)
-        model.intercept_ = np.mean([p.solutions[C][1] for p in self.paths], axis=0).astype(
-            X.dtype
-        )
+        coefs, intercepts = zip(*(p.solutions[C] for p in self.paths))
+        model.coef_ = np.mean(coefs, axis=0).astype(X.dtype)
+        model.intercept_ = np.mean(intercepts, axis=0).astype(X.dtype)
         model.fit(X, y)
         return model.set_params(warm_start=estimator.warm_start)
 
