@@ -40,10 +40,14 @@ SIGNAL = 0.12
 SAMPLE_SECONDS = 0.2
 
 
-def write_synthetic(path: Path, rows: int, dims: int, classes: int) -> None:
-    """ReLU-like features: sparse non-negative class means plus unit noise, clipped at 0."""
+def write_synthetic(
+    path: Path, rows: int, dims: int, classes: int, signal: float | None = None
+) -> None:
+    """ReLU-like features: sparse non-negative class means (scale `signal`, by default
+    SIGNAL's class distances at this width) plus unit noise, clipped at 0."""
     rng = np.random.default_rng(0)
-    signal = SIGNAL * (FULL["dims"] / dims) ** 0.5
+    if signal is None:
+        signal = SIGNAL * (FULL["dims"] / dims) ** 0.5
     means = np.maximum(rng.standard_normal((classes, dims), dtype=np.float32), 0) * signal
     labels = np.arange(rows) % classes
     names = [f"class_{c:03d}" for c in range(classes)]

@@ -19,13 +19,15 @@ uses the same path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.base import clone
 
+T = TypeVar("T")
 # Parameter values that mean "L2 penalty" for LogisticRegression (penalty is deprecated
 # in recent scikit-learn in favour of l1_ratio).
 L2_PENALTIES = ("l2", "deprecated")
@@ -56,13 +58,29 @@ def path(estimator: Any, Cs: Sequence[float], X: np.ndarray, y: np.ndarray) -> I
         yield model.set_params(C=C).fit(X, y)
 
 
-def fold_workers(jobs: int, n_folds: int) -> int:
-    """Workers for one task per fold. -1 (all cores) gives every fold its own, even on
-    fewer cores: they share the cores rather than leave one idle while the last fold
-    runs alone."""
-    from joblib import effective_n_jobs
+def per_fold(
+    task: Callable[[np.ndarray, np.ndarray], T],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    jobs: int,
+) -> list[T]:
+    """`task(train, test)` for every fold, one thread per fold.
 
-    return n_folds if jobs == -1 else min(effective_n_jobs(jobs), n_folds)
+    The fits spend their time in BLAS and scikit-learn's compiled loss code, both
+    outside the GIL, and threads share the caller's arrays without copies to other
+    processes; BLAS gets the cores divided among the folds. jobs=-1 gives every fold
+    its own thread even on fewer cores: they share the cores rather than leave one
+    idle while the last fold runs alone.
+    """
+    from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+    from threadpoolctl import threadpool_limits
+
+    workers = len(folds) if jobs == -1 else min(effective_n_jobs(jobs), len(folds))
+    if workers == 1:
+        return [task(train, test) for train, test in folds]
+    with threadpool_limits(max(1, cpu_count() // workers)):
+        return Parallel(n_jobs=workers, backend="threading")(
+            delayed(task)(train, test) for train, test in folds
+        )
 
 
 @dataclass
@@ -110,20 +128,6 @@ def search(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     jobs: int,
 ) -> tuple[np.ndarray, Searched]:
-    """Test scores, shape (len(Cs), len(folds)) in the order given, and the paths.
-
-    One thread per fold (the fits spend their time in BLAS and scikit-learn's loss
-    code, both outside the GIL), sharing X without a copy to other processes; BLAS
-    gets the cores divided among the folds.
-    """
-    from joblib import Parallel, cpu_count, delayed
-    from threadpoolctl import threadpool_limits
-
-    workers = fold_workers(jobs, len(folds))
-    tasks = (delayed(_fold_path)(estimator, Cs, X, y, train, test) for train, test in folds)
-    if workers == 1:
-        paths = [task(*args, **kwargs) for task, args, kwargs in tasks]
-    else:
-        with threadpool_limits(max(1, cpu_count() // workers)):
-            paths = Parallel(n_jobs=workers, backend="threading")(tasks)
+    """Test scores, shape (len(Cs), len(folds)) in the order given, and the paths."""
+    paths = per_fold(partial(_fold_path, estimator, Cs, X, y), folds, jobs)
     return np.array([[p.scores[C] for p in paths] for C in Cs]), Searched(paths)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -165,12 +166,9 @@ def search(
     jobs: int,
 ) -> tuple[np.ndarray, list[FoldPath]]:
     """Test scores, shape (len(Cs), len(folds)) in the order given, and each fold's
-    path (`refit` starts from it). One task per fold."""
-    from joblib import Parallel, delayed
-
-    paths = Parallel(n_jobs=logreg_path.fold_workers(jobs, len(folds)))(
-        delayed(_fold_path)(estimator, Cs, K, y, train, test, dtype) for train, test in folds
-    )
+    path (`refit` starts from it). One thread per fold (logreg_path.per_fold)."""
+    paths = logreg_path.per_fold(partial(_fold_path, estimator, Cs, K, y, dtype=dtype),
+                                 folds, jobs)  # fmt: skip
     return np.array([[path.scores[C] for path in paths] for C in Cs]), paths
 
 
