@@ -15,6 +15,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DECODE_THREADS = max(1, (os.cpu_count() or 2) // 4)
+PREFETCH_BATCHES = 2  # one batch ready while the model works on the current one
 
 import numpy as np
 import tensorflow as tf
@@ -42,12 +43,12 @@ def image_batches(
     """Batches of (indices into `files`, preprocessed float32 images), in file order."""
     indices = tf.range(len(files), dtype=tf.int64)
     dataset = tf.data.Dataset.from_tensor_slices((indices, tf.constant(files, dtype=tf.string)))
-    dataset = dataset.map(_decode(size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(_decode(size), num_parallel_calls=DECODE_THREADS, deterministic=True)
     dataset = dataset.ignore_errors()
     dataset = dataset.batch(batch_size)
     dataset = dataset.map(
         lambda index, images: (index, preprocess(images)),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        num_parallel_calls=DECODE_THREADS,
         deterministic=True,
     )
     options = tf.data.Options()
@@ -55,7 +56,10 @@ def image_batches(
     # model of cores (VGG16 end to end at 0.55-0.66 of its forward speed on 2 cores;
     # 0.97 with one decoding thread, which still decodes several hundred photos/s).
     options.threading.private_threadpool_size = DECODE_THREADS
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+    # Fixed sizes instead of autotuning: the autotuner's thread sometimes held the
+    # iterator's destructor, idle, for up to 18 s after the last batch.
+    options.autotune.enabled = False
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 _FORWARDS: weakref.WeakKeyDictionary[Any, Callable[[tf.Tensor], tf.Tensor]] = (

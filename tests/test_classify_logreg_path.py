@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import joblib
@@ -12,39 +13,56 @@ from featurefiles import write_feature_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
-from classify import logreg_path, models, protocol
+from classify import logreg_path, models, protocol, rowspace
 from classify.cli import main
 from extract.store import read_features
 
 
 def _tall_problem(
-    n: int = 240, d: int = 30, classes: int = 4, seed: int = 0
+    n: int = 240, d: int = 30, classes: int = 4, seed: int = 0, spread: float = 0.4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """More rows than features, overlapping classes: scores differ from C to C."""
+    """Overlapping classes (more rows than features by default): scores differ from C
+    to C."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % classes
-    X = 0.4 * rng.standard_normal((classes, d))[y] + rng.standard_normal((n, d))
+    X = spread * rng.standard_normal((classes, d))[y] + rng.standard_normal((n, d))
     return X.astype(np.float32), y
 
 
-def test_search_reports_what_grid_search_cv_reports() -> None:
-    """Same folds, same accuracy scores, means, stds and ranks, same choice."""
-    X, y = _tall_problem()
+@pytest.mark.parametrize(
+    "shape, spread, searched",
+    [((240, 30), 0.4, logreg_path.Searched), ((120, 400), 0.15, rowspace.Searched)],
+    ids=["rows > features: on the features", "rows < features: in the row space"],
+)
+def test_search_reports_what_grid_search_cv_reports(
+    shape: tuple[int, int], spread: float, searched: type
+) -> None:
+    """Same folds, same accuracy scores, means, stds and ranks, same choice, once every
+    fit is converged (at the default tolerance GridSearchCV's cold fits at large C
+    stop early, which is what the path corrects)."""
+    X, y = _tall_problem(*shape, seed=1, spread=spread)
+    X = X.astype(np.float64)  # a tolerance of 1e-10 is below float32's resolution
     grid = {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}
-    spec = models.get_model("logreg")
+    spec = replace(
+        models.get_model("logreg"),
+        build=lambda seed, n_jobs: LogisticRegression(solver="newton-cg", tol=1e-10,
+                                                      max_iter=1000),
+    )  # fmt: skip
 
     ours = protocol.search(spec, grid, X, y, n_splits=3, scale=False, seed=42, jobs=2)
     plain = GridSearchCV(
         spec.build(42, 1), grid, cv=protocol.folds(3, 42), error_score="raise"
     ).fit(X, y)
 
-    assert isinstance(ours.path, logreg_path.Searched)
+    assert isinstance(ours.path, searched)
     assert len({c["mean"] for c in ours.candidates}) > 2  # the candidates really differ
     assert ours.best_params == plain.best_params_
     assert ours.cv_score == pytest.approx(plain.best_score_)
     assert [c["params"] for c in ours.candidates] == plain.cv_results_["params"]
     np.testing.assert_allclose([c["mean"] for c in ours.candidates],
                                plain.cv_results_["mean_test_score"])  # fmt: skip
+    np.testing.assert_allclose([c["std"] for c in ours.candidates],
+                               plain.cv_results_["std_test_score"], atol=1e-12)  # fmt: skip
     assert [c["rank"] for c in ours.candidates] == plain.cv_results_["rank_test_score"].tolist()
 
 

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from featurefiles import write_feature_file
 from scipy.linalg import solve_triangular
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
 
 from classify import logreg_path, models, protocol, rowspace
 from classify.cli import main
@@ -74,29 +73,6 @@ def test_row_space_fit_is_the_direct_fit(C: float) -> None:
     np.testing.assert_allclose(reduced.intercept_, direct.intercept_, atol=1e-6)
     coef = solve_triangular(L11, reduced.coef_.T, lower=True, trans="T").T @ X[train][basis]
     np.testing.assert_allclose(coef, direct.coef_, atol=1e-6 * np.abs(direct.coef_).max())
-
-
-def test_search_reports_what_grid_search_cv_reports() -> None:
-    """Same folds, same accuracy scores, means, stds and ranks, same choice."""
-    X, y = _wide_problem(n=120, d=400, classes=4, seed=1)
-    X = X.astype(np.float32)
-    grid = {"C": [0.001, 0.01, 0.1, 1.0]}
-    spec = models.get_model("logreg")
-    assert logreg_path.applies(spec.build(0, 1), grid, scale=False) and rowspace.pays(X)
-
-    ours = protocol.search(spec, grid, X, y, n_splits=3, scale=False, seed=42, jobs=1)
-    plain = GridSearchCV(
-        spec.build(42, 1), grid, cv=protocol.folds(3, 42), error_score="raise"
-    ).fit(X, y)
-
-    assert ours.best_params == plain.best_params_
-    assert ours.cv_score == pytest.approx(plain.best_score_)
-    assert [c["params"] for c in ours.candidates] == plain.cv_results_["params"]
-    np.testing.assert_allclose([c["mean"] for c in ours.candidates],
-                               plain.cv_results_["mean_test_score"])  # fmt: skip
-    np.testing.assert_allclose([c["std"] for c in ours.candidates],
-                               plain.cv_results_["std_test_score"], atol=1e-12)  # fmt: skip
-    assert [c["rank"] for c in ours.candidates] == plain.cv_results_["rank_test_score"].tolist()
 
 
 def test_the_path_search_applies_only_to_an_l2_logreg_over_c() -> None:
