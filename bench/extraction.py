@@ -1,7 +1,8 @@
 """Extraction efficiency: JPEG files on disk to a complete HDF5 file, against the model.
 
 For each backbone, in one process and at one batch size:
-  forward   the compiled model on preprocessed tensors already in memory (the ceiling)
+  forward   the compiled model on preprocessed tensors already in memory (the ceiling),
+            timed before and after extract and averaged
   extract   the real path: tf.data decode/resize/preprocess + model + buffered HDF5 writer
   classic   the hand-written loop of the tutorials: PIL load, stack, model.predict,
             append to h5py per batch
@@ -102,9 +103,14 @@ def measure(name: str, photos: Scan, warm_up: Scan, batch_size: int, tmp: Path) 
     size = backbones.get_spec(name).input_size
     pooling = backbones.get_spec(name).pooling
     model = backbones.build(name, weights=weights_for(name), pooling=pooling, input_size=size)
-    forward = forward_rate(model, preloaded(photos, name, size, batch_size))
+    batches = preloaded(photos, name, size, batch_size)
+    forward_before = forward_rate(model, batches)
     extract_rate(model, warm_up, name, size, batch_size, tmp / f"{name}-warm-up.h5")
     extract = extract_rate(model, photos, name, size, batch_size, tmp / f"{name}.h5")
+    # The machine's speed drifts over minutes: forward timed on both sides of extract,
+    # so that a drift during the run moves the reference as much as the measurement.
+    forward = (forward_before + forward_rate(model, batches)) / 2
+    del batches
     classic_rate(model, warm_up, name, size, batch_size, tmp / f"{name}-classic-warm-up.h5")
     classic = classic_rate(model, photos, name, size, batch_size, tmp / f"{name}-classic.h5")
     return {"backbone": name, "pooling": pooling, "images": len(photos),
