@@ -130,4 +130,10 @@ def search(
 ) -> tuple[np.ndarray, Searched]:
     """Test scores, shape (len(Cs), len(folds)) in the order given, and the paths."""
     paths = per_fold(partial(_fold_path, estimator, Cs, X, y), folds, jobs)
-    return np.array([[p.scores[C] for p in paths] for C in Cs]), Searched(paths)
+    return score_table(paths, Cs), Searched(paths)
+
+
+def score_table(paths: Sequence[Any], Cs: Sequence[float]) -> np.ndarray:
+    """Each fold path's validation scores as a (len(Cs), folds) array, Cs in the
+    order given (the order of the candidates)."""
+    return np.array([[p.scores[C] for p in paths] for C in Cs])

@@ -290,11 +290,9 @@ def _path_search(
         warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
         try:
             if rowspace.pays(X_train):
-                gram = rowspace.gram(X_train)
-                scores, paths = rowspace.search(
-                    estimator, Cs, gram, y_train, splits, X_train.dtype, jobs
+                scores, path = rowspace.search(
+                    estimator, Cs, rowspace.gram(X_train), y_train, splits, X_train.dtype, jobs
                 )
-                path: Any = rowspace.Searched(gram, paths)
             else:
                 scores, path = logreg_path.search(estimator, Cs, X_train, y_train, splits, jobs)
         except (ValueError, TypeError) as exc:

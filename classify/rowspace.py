@@ -164,12 +164,12 @@ def search(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     dtype: np.dtype,
     jobs: int,
-) -> tuple[np.ndarray, list[FoldPath]]:
-    """Test scores, shape (len(Cs), len(folds)) in the order given, and each fold's
-    path (`refit` starts from it). One thread per fold (logreg_path.per_fold)."""
+) -> tuple[np.ndarray, Searched]:
+    """Test scores, shape (len(Cs), len(folds)) in the order given, and what the refit
+    starts from (K and each fold's path). One thread per fold (logreg_path.per_fold)."""
     paths = logreg_path.per_fold(partial(_fold_path, estimator, Cs, K, y, dtype=dtype),
                                  folds, jobs)  # fmt: skip
-    return np.array([[path.scores[C] for path in paths] for C in Cs]), paths
+    return logreg_path.score_table(paths, Cs), Searched(K, paths)
 
 
 def refit(

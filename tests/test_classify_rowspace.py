@@ -98,9 +98,9 @@ def test_refit_is_the_direct_fit_on_the_original_features(C: float) -> None:
     tight = LogisticRegression(solver="newton-cg", tol=1e-10, max_iter=1000)
     folds = list(protocol.folds(3, 42).split(X, y))
     K = rowspace.gram(X)
-    _, paths = rowspace.search(tight, [0.01, 100.0], K, y, folds, np.dtype(np.float64), 1)
+    _, searched = rowspace.search(tight, [0.01, 100.0], K, y, folds, np.dtype(np.float64), 1)
 
-    fitted = rowspace.refit(tight, C, K, X, y, paths)
+    fitted = rowspace.refit(tight, C, K, X, y, searched.paths)
     direct = LogisticRegression(solver="newton-cg", tol=1e-10, max_iter=1000, C=C).fit(X, y)
 
     assert type(fitted) is LogisticRegression and fitted.C == C and not fitted.warm_start
