@@ -28,8 +28,13 @@ demo: install
 extract: install
 	$(BIN)/extract --dataset $(DATASET) --backbone $(BACKBONE) $(EXTRACT_ARGS)
 
+# DATASET and BACKBONE reach classify only when given (make classify DATASET=... BACKBONE=...);
+# otherwise classify reads the feature file extracted or reused most recently.
+given = $(filter command line environment,$(origin $(1)))
 classify: install
-	$(BIN)/classify --model $(MODEL) $(foreach g,$(GRID),--grid $(g)) $(CLASSIFY_ARGS)
+	$(BIN)/classify --model $(MODEL) $(foreach g,$(GRID),--grid $(g)) \
+		$(if $(call given,DATASET),--dataset $(DATASET)) \
+		$(if $(call given,BACKBONE),--backbone $(BACKBONE)) $(CLASSIFY_ARGS)
 
 test: install
 	$(BIN)/python -m pytest

@@ -61,23 +61,24 @@ def _features_path(
     dataset: str | None,
     backbone: str | None,
     pooling: str | None,
+    image_size: int | None = None,
 ) -> Path:
     """The feature file the options name; the newest complete one when they name none."""
     from classify.locate import LocateError, by_dataset, newest
 
     if features is not None:
-        if dataset or backbone or pooling:
+        if dataset or backbone or pooling or image_size:
             raise click.UsageError("give either --features or --dataset/--backbone, not both")
         return features
     if dataset or backbone:
         if not (dataset and backbone):
             raise click.UsageError("--dataset and --backbone go together")
         try:
-            return by_dataset(outputs / "features", dataset, backbone, pooling)
+            return by_dataset(outputs / "features", dataset, backbone, pooling, image_size)
         except LocateError as exc:
             raise click.ClickException(str(exc)) from None
-    if pooling:
-        raise click.UsageError("--pooling needs --dataset and --backbone")
+    if pooling or image_size:
+        raise click.UsageError("--pooling and --image-size need --dataset and --backbone")
     try:
         path = newest(outputs / "features")
     except LocateError as exc:
@@ -108,12 +109,18 @@ def _print_history(outputs: Path) -> None:
 )
 @click.option(
     "--dataset",
-    help="Dataset name; with --backbone reads OUTPUTS/features/DATASET-BACKBONE-POOLING.h5.",
+    help="Dataset name (or folder); with --backbone finds its feature file in "
+    "OUTPUTS/features, listing the candidates when several match.",
 )
 @click.option("--backbone", help="Backbone the features came from (with --dataset).")
 @click.option(
     "--pooling",
     help="Pooling of the features (with --dataset); may be omitted when one file matches.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=1),
+    help="Input size the features were extracted at (with --dataset), to narrow down.",
 )
 @click.option(
     "--model",
@@ -194,6 +201,7 @@ def main(
     dataset: str | None,
     backbone: str | None,
     pooling: str | None,
+    image_size: int | None,
     spec: ModelSpec,
     grid_options: tuple[str, ...],
     scale: bool,
@@ -223,7 +231,7 @@ def main(
         raise click.BadParameter(str(exc), param_hint="'--grid'") from None
     if cluster is not None:
         _check_cluster(cluster, spec, grid, scale)
-    path = _features_path(outputs, features_file, dataset, backbone, pooling)
+    path = _features_path(outputs, features_file, dataset, backbone, pooling, image_size)
     _run(path, spec, grid, Protocol(scale, test_size, cv, seed, jobs, cluster), outputs)
 
 

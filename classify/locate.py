@@ -1,35 +1,46 @@
-"""Which feature file a `classify` run reads: named, derived from dataset/backbone, or newest."""
+"""Which feature file a `classify` run reads: named, found by dataset and settings, or newest.
+
+It never picks one of several matching files silently: it lists them and asks the user
+to narrow down (extract.cache finds and describes the files).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from extract.store import FeatureFileError, feature_file_name, resolve_newest
+from extract import cache
 
 
 class LocateError(ValueError):
     """No single feature file matches what the user named."""
 
 
-def by_dataset(folder: Path, dataset: str, backbone: str, pooling: str | None) -> Path:
-    """The file for (dataset, backbone[, pooling]); without pooling the one match in `folder`."""
-    if pooling is not None:
-        return folder / feature_file_name(dataset, backbone, pooling)
-    pattern = feature_file_name(dataset, backbone, "*")
-    candidates = sorted(folder.glob(pattern))
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise LocateError(f"{folder}: no feature file matches {pattern}; run extract first")
-    names = ", ".join(c.name for c in candidates)
-    raise LocateError(f"{folder}: several files match {pattern} ({names}); choose with --pooling")
+def by_dataset(folder: Path, dataset: str, backbone: str, pooling: str | None = None,
+               input_size: int | None = None) -> Path:
+    """The one complete file in `folder` of `dataset` with these settings."""
+    found = [e for e in cache.entries(folder)
+             if cache.matches(e, dataset=dataset, backbone=backbone, pooling=pooling,
+                              input_size=input_size)]
+    asked = " ".join(f"{flag} {value}" for flag, value in (
+        ("--dataset", dataset), ("--backbone", backbone), ("--pooling", pooling),
+        ("--image-size", input_size)) if value is not None)
+    if not found:
+        raise LocateError(f"{folder}: no complete feature file for {asked}; run extract "
+                          "first (extract --list shows what there is)")
+    if len(found) > 1:
+        listing = "\n".join(f"  {e.path.name}: {e.settings()}, {e.rows} rows, {e.when()}"
+                            for e in found)
+        raise LocateError(f"{len(found)} feature files match {asked}:\n{listing}\n"
+                          "narrow down with --pooling or --image-size, or name one "
+                          "with --features")
+    return found[0].path
 
 
 def newest(folder: Path) -> Path:
-    """The most recent complete feature file in `folder`."""
+    """The most recently extracted or reused complete feature file in `folder`."""
     if not folder.is_dir():
         raise LocateError(f"{folder}: no feature folder; run extract first or pass --features")
-    try:
-        return resolve_newest(folder)
-    except FeatureFileError as exc:
-        raise LocateError(str(exc)) from None
+    found = cache.entries(folder)
+    if not found:
+        raise LocateError(f"{folder}: no complete feature file; run extract first")
+    return found[0].path

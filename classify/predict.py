@@ -100,34 +100,54 @@ def check_weights(extractor: dict[str, Any], weights: str | None) -> str:
     return weights
 
 
-def feature_stream(
+def feature_rows(
     images: list[Path], extractor: dict[str, Any], weights: str, batch_size: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(indices, features) batches from the same reader and mapper as `extract`."""
-    from extract import backbones, pipeline
+) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(index, features) per image, None for an unreadable one: extract's own reader
+    and mapper, with the rows rounded to the dtype the model was trained on."""
+    from extract import backbones, engines, shard_runner
+    from extract.settings import Settings
 
     preprocessing = backbones.preprocessing_name(extractor["backbone"])
     if preprocessing != extractor["preprocessing"]:
         raise PredictError(f"the model's features were preprocessed by "
                            f"{extractor['preprocessing']}, this install uses {preprocessing}")
-    model = backbones.build(
-        extractor["backbone"],
-        weights=weights,
-        pooling=extractor["pooling"],
-        input_size=int(extractor["input_size"]),
-    )
-    if int(model.output_shape[-1]) != int(extractor["feature_dim"]):
+    dtype = np.dtype(extractor.get("dtype", "float32"))
+    settings = Settings(extractor["backbone"], weights, extractor["pooling"],
+                        int(extractor["input_size"]), dtype.name,
+                        extractor.get("engine", "tensorflow"),
+                        extractor.get("precision", "float32"))
+    mapper = engines.build_mapper(settings)
+    if mapper.feature_dim != int(extractor["feature_dim"]):
         raise PredictError(
-            f"rebuilt extractor gives {model.output_shape[-1]} features, the "
+            f"rebuilt extractor gives {mapper.feature_dim} features, the "
             f"model expects {extractor['feature_dim']}"
         )
-    yield from pipeline.feature_batches(
-        [str(p) for p in images],
-        model,
-        size=int(extractor["input_size"]),
-        batch_size=batch_size,
-        preprocess=backbones.preprocess_function(extractor["backbone"]),
-    )
+    for index, row in shard_runner.rows([str(p) for p in images], mapper,
+                                        backbone=settings.backbone,
+                                        input_size=settings.input_size,
+                                        batch_size=batch_size):
+        # Trained on float16 rows: round these the same way before the model sees them.
+        yield index, None if row is None else row.astype(dtype).astype(np.float32)
+
+
+def _batches(rows: Iterator[tuple[int, np.ndarray | None]], size: int
+             ) -> Iterator[tuple[list[int], np.ndarray | None, list[int]]]:
+    """Rows grouped for the estimator: (indices, features, unreadable indices)."""
+    indices: list[int] = []
+    features: list[np.ndarray] = []
+    unreadable: list[int] = []
+    for index, row in rows:
+        if row is None:
+            unreadable.append(index)
+        else:
+            indices.append(index)
+            features.append(row)
+        if len(indices) + len(unreadable) >= size:
+            yield indices, np.stack(features) if features else None, unreadable
+            indices, features, unreadable = [], [], []
+    if indices or unreadable:
+        yield indices, np.stack(features) if features else None, unreadable
 
 
 def top_k(
@@ -226,6 +246,7 @@ def main(
     from tqdm import tqdm
 
     from extract.backbones import BackboneError
+    from extract.engines import EngineError
 
     try:
         bundle = load_bundle(model_path)
@@ -235,21 +256,17 @@ def main(
         label_names = list(bundle["label_names"])
         predictions: list[Prediction] = []
         unreadable: list[Path] = []
-        expected = 0
+        rows = feature_rows(images, extractor, weights, batch_size)
         with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True) as bar:
-            for indices, features in feature_stream(images, extractor, weights, batch_size):
-                indices = indices.tolist()
-                read = set(indices)  # indices the reader dropped were unreadable
-                unreadable += [images[i] for i in range(expected, indices[-1]) if i not in read]
-                expected = indices[-1] + 1
-                for i, (classes, scores, kind) in zip(
-                    indices, top_k(bundle["estimator"], features, label_names, top)
-                ):
-                    predictions.append(Prediction(str(images[i]), classes, scores, kind))
-                bar.update(expected - bar.n)
-            unreadable += images[expected:]
-            bar.update(len(images) - bar.n)
-    except (PredictError, BackboneError) as exc:
+            for indices, features, dropped in _batches(rows, batch_size):
+                unreadable += [images[i] for i in dropped]
+                if features is not None:
+                    for i, (classes, scores, kind) in zip(
+                        indices, top_k(bundle["estimator"], features, label_names, top)
+                    ):
+                        predictions.append(Prediction(str(images[i]), classes, scores, kind))
+                bar.update(len(indices) + len(dropped))
+    except (PredictError, BackboneError, EngineError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or model_path}: {exc.strerror or exc}"

@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from extract import backbones, store
-from extract.assemble import part_folder
+from extract import backbones, cache, parts, store
 from extract.scan import ScanError, scan
+from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings
 
 if TYPE_CHECKING:
-    from extract.runner import Outcome, Settings
+    from extract.runner import Outcome
     from extract.scan import Scan
 
 DEFAULT_OUTPUTS = Path("outputs")
@@ -38,7 +38,19 @@ def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
+def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--list: the feature cache, then exit (no --dataset needed)."""
+    if not value or ctx.resilient_parsing:
+        return
+    folder = DEFAULT_OUTPUTS / "features"
+    click.echo(f"feature files in {folder.resolve()}/:")
+    click.echo(cache.table(cache.entries(folder)))
+    ctx.exit()
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--list", "list_cache", is_flag=True, expose_value=False, is_eager=True,
+              callback=_list, help="List the feature files in outputs/features/ and exit.")
 @click.option("--dataset", required=True, metavar="NAME_OR_PATH",
               help="A named dataset (caltech101, flowers17, animals; looked up in "
                    "datasets/NAME and downloaded when missing) or a folder with one "
@@ -57,7 +69,14 @@ def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 @click.option("--batch-size", default=32, show_default=True, type=int, callback=_positive,
               help="Images per forward pass.")
 @click.option("--buffer-size", default=1000, show_default=True, type=int, callback=_positive,
-              help="Rows kept in memory before one block is written to disk.")
+              help="Rows kept in memory before a block is written to the shard's part file.")
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+              help="What runs the model: auto is tensorflow when a GPU is visible, "
+                   "openvino otherwise.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="float32",
+              show_default=True,
+              help="Arithmetic of the forward pass: float32 gives exact features; bfloat16 "
+                   "(CPU, through OpenVINO) and float16 (GPU) are faster and close.")
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32",
               show_default=True, help="Storage type of the features.")
 @click.option("--compression", type=click.Choice(["none", "lzf", "gzip"]), default="none",
@@ -65,7 +84,8 @@ def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> s
               help="HDF5 compression of the features: lzf makes sparse (flatten) features "
                    "about 3.6x smaller but reads 2.3x slower (make bench, storage).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Feature file [default: outputs/features/<dataset>-<backbone>-<pooling>.h5].")
+              help="Feature file [default: outputs/features/<dataset>-<backbone>-<pooling>-"
+                   "<digest>.h5, the digest naming the folder and settings].")
 @click.option("--datasets-dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_DATASETS, show_default=True, help="Where named datasets live.")
 @click.option("--force", is_flag=True, help="Extract again even if a matching file exists.")
@@ -74,9 +94,9 @@ def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> s
                    "local:N for N worker processes here (local: one per GPU, else 1). "
                    "Workers need the images and --output folder at the same paths.")
 @click.option("--shard-size", default=None, type=int, callback=_positive, metavar="N",
-              help="Images per shard with --cluster; each shard is one part file and one "
-                   "Dask task, retried on another worker if its worker dies "
-                   "[default: 1024].")
+              help="Images per shard: each is one part file (a kill loses at most the "
+                   "shard in progress) and, with --cluster, one Dask task, retried on "
+                   "another worker if its worker dies [default: 384].")
 def main(
     dataset: str,
     backbone: str,
@@ -85,6 +105,8 @@ def main(
     image_size: int | None,
     batch_size: int,
     buffer_size: int,
+    engine: str,
+    precision: str,
     dtype: str,
     compression: str,
     output: Path | None,
@@ -94,74 +116,86 @@ def main(
     shard_size: int | None,
 ) -> None:
     """Run a folder of labelled images once through a headless ImageNet CNN and keep
-    the features in HDF5 for `classify`. Rerunning reuses a matching file; an
-    interrupted run resumes where it stopped."""
+    the features in HDF5 for `classify`. Rerunning reuses a matching file, updates it
+    when images were added or changed (only those go through the model), and resumes
+    an interrupted run; other settings get a file of their own."""
     from extract import datasets as named
+    from extract import engines
     from extract.cluster import ClusterError
-    from extract.runner import Settings, run
+    from extract.plan import plan
+    from extract.runner import default_output, run
 
+    planned_output: Path | None = output
     try:
         spec = backbones.get_spec(backbone)
-        pooling = pooling or spec.pooling
-        # Named before any slow step, so a Ctrl-C at any moment can say where rows go.
-        output = output or (
-            DEFAULT_OUTPUTS / "features" / store.feature_file_name(dataset, backbone, pooling)
-        )
+        engine = engines.resolve_engine(engine)
+        engines.check(engine, precision)
+        settings = Settings(backbone, weights, pooling or spec.pooling,
+                            image_size or spec.input_size, dtype, engine, precision)
         root = named.resolve_dataset(dataset, datasets_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             images = scan(root)
         for warning in caught:
             click.echo(f"warning: {warning.message}", err=True)
-        settings = Settings(backbone, weights, pooling, image_size or spec.input_size, dtype)
-        click.echo(f"{root}: {len(images)} images in {len(images.label_names)} classes")
-        options = {"batch_size": batch_size, "buffer_size": buffer_size, "force": force,
-                   "dataset_name": Path(dataset).name, "log": click.echo,
-                   "compression": None if compression == "none" else compression}
+        click.echo(f"{root.resolve()}: {len(images)} images in {len(images.label_names)} "
+                   "classes")
+        planned_output = output or default_output(DEFAULT_OUTPUTS.resolve() / "features",
+                                                  Path(dataset).name, settings, plan(images))
+        options = RunOptions(batch_size, buffer_size, shard_size,
+                             None if compression == "none" else compression, force)
         if cluster:
-            outcome = _run_on_cluster(cluster, images, settings, output, shard_size, options)
-        elif shard_size is not None:
-            raise click.UsageError("--shard-size needs --cluster")
+            outcome = _run_on_cluster(cluster, images, settings, planned_output, options,
+                                      Path(dataset).name)
         else:
-            outcome = run(images, settings, output, **options)
-    except (backbones.BackboneError, named.DatasetError, ScanError,
+            outcome = run(images, settings, planned_output, options=options,
+                          dataset_name=Path(dataset).name, log=click.echo)
+    except (backbones.BackboneError, named.DatasetError, ScanError, engines.EngineError,
             store.FeatureFileError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        written = _rows_written(output, cluster=bool(cluster))
-        where = f"{part_folder(output)}/" if cluster and output else output
-        click.echo(f"\ninterrupted: {written} images are safely in {where}; "
-                   "run the same command again to resume", err=True)
+        click.echo(f"\n{_interrupted(planned_output, force)}", err=True)
         sys.exit(130)
     except OSError as exc:
-        raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from None
+        raise click.ClickException(
+            f"{exc.filename or planned_output}: {exc.strerror or exc}") from None
     for path in outcome.skipped:
         click.echo(f"skipped (unreadable): {path}", err=True)
     click.echo(outcome.summary())
 
 
 def _run_on_cluster(spec: str, images: Scan, settings: Settings, output: Path,
-                    shard_size: int | None, options: dict[str, Any]) -> Outcome:
-    """The extraction as shards on the Dask cluster `spec` (see extract.distributor)."""
+                    options: RunOptions, dataset_name: str) -> Outcome:
+    """The extraction's shards as tasks on the Dask cluster `spec`."""
     from extract.cluster import connect, local_workers
-    from extract.distributor import DEFAULT_SHARD_SIZE, run_on_cluster
+    from extract.distributor import OnDask
+    from extract.runner import run
 
     if local_workers(spec) is None:
         click.echo(f"connecting to the Dask scheduler at {spec}")
     with connect(spec) as client:
-        return run_on_cluster(client, images, settings, output,
-                              shard_size=shard_size or DEFAULT_SHARD_SIZE, **options)
+        distributor = OnDask(client)
+        workers = distributor.workers()
+        click.echo(f"shards run on {workers} Dask worker(s)"
+                   + ("; none has joined yet, the shards wait for one" if not workers else ""))
+        return run(images, settings, output, options=options, dataset_name=dataset_name,
+                   distributor=distributor, log=click.echo)
 
 
-def _rows_written(output: Path | None, *, cluster: bool = False) -> int:
-    if cluster and output:
-        from extract.distributor import rows_in_parts
-
-        return rows_in_parts(output)
-    try:
-        return int(store.read_attrs(output).get("n_written", 0)) if output else 0
-    except store.FeatureFileError:
-        return 0
+def _interrupted(output: Path | None, force: bool) -> str:
+    """What a Ctrl-C leaves: the earlier file untouched, and the shards already done."""
+    if output is None:
+        return "interrupted before anything was written"
+    where = parts.folder(output)
+    done = sorted(where.glob("*.h5")) if where.is_dir() else []
+    kept = f"{output} is as it was; " if output.exists() else ""
+    if force:
+        return (f"interrupted: {kept}the forced extraction stopped; run the command again "
+                "to start it over")
+    if not done:
+        return f"interrupted: {kept}no shard was finished yet; run the same command again"
+    return (f"interrupted: {kept}{len(done)} finished shard(s) are kept in {where}/; run the "
+            "same command again to resume")
 
 
 if __name__ == "__main__":

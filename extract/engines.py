@@ -16,6 +16,22 @@ from extract import backbones
 from extract.settings import Settings
 
 
+class EngineError(Exception):
+    """An engine or precision this machine cannot run; the message says what can."""
+
+
+def resolve_engine(engine: str) -> str:
+    """The engine `auto` stands for here (the only engine so far: tensorflow)."""
+    return "tensorflow" if engine == "auto" else engine
+
+
+def check(engine: str, precision: str) -> None:
+    """Refuse, in one line, an engine and precision this machine cannot run."""
+    if engine != "tensorflow" or precision != "float32":
+        raise EngineError(f"--engine {engine} --precision {precision}: not available in "
+                          "this version; use --engine tensorflow --precision float32")
+
+
 class Mapper(Protocol):
     """A callable from a (N, size, size, 3) float32 batch to (N, feature_dim) rows."""
 

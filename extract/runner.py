@@ -1,43 +1,42 @@
-"""The runner: one extraction from a scanned folder to a complete feature file.
+"""The runner: one extraction, from a scanned folder to a complete feature file.
 
-It decides between reuse (same folder, same settings, complete), resume (same, but
-partial) and a fresh start, then drives reader -> mapper -> writer with a progress bar.
+Under the output's lock it decides what to do: reuse a complete file with the same
+identity and images; otherwise plan the rows still to compute (an earlier file with the
+same settings lends the rows of unchanged images), skip the shards whose parts are
+already complete, run the rest on a distributor, and consolidate everything into the
+file, which is written aside and renamed into place. The previous file stays
+readable until then; a file of other settings or another folder is never replaced.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from extract import backbones, store
+from extract import backbones, cache, parts, store
+from extract.consolidate import Reused, consolidate, remove_parts
+from extract.distributor import Distributor, Sequential, ShardJob
+from extract.plan import ROW_ORDER, Plan, Shard, plan, shards
 from extract.scan import Scan
+from extract.settings import RunOptions, Settings
+
+# Images per shard: a kill loses at most one shard, under a minute of CPU work for the
+# slowest common backbone (VGG16 on two cores); for fast ones, seconds.
+DEFAULT_SHARD_SIZE = 384
+# What a shard's part records of how its rows were computed, copied to the file.
+_MAPPER_ATTRS = ("engine", "precision", "device", "tensorflow_version", "feature_dim")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What decides the features: equal settings on an equal folder give equal rows."""
-
-    backbone: str
-    weights: str  # imagenet, random, or a path to a weights file
-    pooling: str
-    input_size: int
-    dtype: str = "float32"
-
-    def attrs(self, scan: Scan) -> dict[str, Any]:
-        return {
-            "backbone": self.backbone,
-            "weights": backbones.weights_identity(self.weights),
-            "pooling": self.pooling,
-            "input_size": self.input_size,
-            "preprocessing": backbones.preprocessing_name(self.backbone),
-            "dtype": self.dtype,
-            "dataset_fingerprint": scan.fingerprint,
-        }
+class OutputLockedError(store.FeatureFileError):
+    """Another extract is writing the same output file."""
 
 
 @dataclass(frozen=True)
@@ -45,47 +44,132 @@ class Outcome:
     """What one run did, for the summary line."""
 
     path: Path
-    action: str  # reused, resumed, extracted
-    written: int  # rows in the file
+    action: str  # reused, created, updated (changed images), resumed
+    rows: int
     skipped: list[str]
     feature_dim: int
     seconds: float
-    computed: int = 0  # rows computed by this run (a resume adds to earlier rows)
+    computed: int = 0  # images this run put through the model
+    reused_rows: int = 0  # rows copied from the earlier file
+    startup: float = 0.0  # building the model (loading TensorFlow, weights, conversion)
+    working: float = 0.0  # the shards' own time
 
     def summary(self) -> str:
         size_mb = self.path.stat().st_size / 1e6
-        # The rate counts this run's rows only; a reused file has none to report.
-        rate = "" if self.action == "reused" else (
-            f"{self.computed} this run, "
-            f"{self.computed / self.seconds if self.seconds > 0 else 0.0:.1f} images/s, ")
-        return (
-            f"{self.action}: {self.written} images written, {len(self.skipped)} skipped, "
-            f"{self.feature_dim} features, {self.seconds:.1f} s, {rate}"
-            f"{self.path} ({size_mb:.1f} MB)"
-        )
+        head = (f"{self.action}: {self.rows} rows, {len(self.skipped)} skipped, "
+                f"{self.feature_dim} features, {self.path} ({size_mb:.1f} MB)")
+        if self.action == "reused":
+            return f"{head}; {self.seconds:.1f} s"
+        rate = self.computed / self.working if self.working > 0 else 0.0
+        return (f"{head}; {self.computed} computed, {self.reused_rows} reused; "
+                f"{self.seconds:.1f} s: start-up {self.startup:.1f} s, "
+                f"extraction {self.working:.1f} s at {rate:.1f} images/s")
 
 
-def existing_state(path: Path, wanted: dict[str, Any]) -> str:
-    """'complete' or 'partial' when `path` matches the wanted settings, else 'stale'."""
-    if not path.exists():
-        return "missing"
+def identity(settings: Settings, the_plan: Plan) -> dict[str, Any]:
+    """Everything that decides the rows (see extract.cache.IDENTITY_KEYS)."""
+    return {
+        "dataset_root": str(the_plan.root),
+        "backbone": settings.backbone,
+        "weights": backbones.weights_identity(settings.weights),
+        "preprocessing": backbones.preprocessing_name(settings.backbone),
+        "pooling": settings.pooling,
+        "input_size": settings.input_size,
+        "dtype": settings.dtype,
+        "engine": settings.engine,
+        "precision": settings.precision,
+    }
+
+
+def default_output(features_dir: Path, dataset_name: str, settings: Settings,
+                   the_plan: Plan) -> Path:
+    return features_dir / cache.file_name(dataset_name, settings.backbone, settings.pooling,
+                                          identity(settings, the_plan))
+
+
+@contextmanager
+def locked(output: Path) -> Iterator[None]:
+    """The output's writer lock, for the whole run, decisions included.
+
+    It lives in the parts folder, which goes once the file is complete, so no lock
+    file stays beside a finished feature file. filelock falls back to an existence lock
+    where the filesystem has no flock.
+    """
+    where = parts.folder(output)
+    where.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(where / ".lock", timeout=0)
     try:
-        attrs = store.read_attrs(path)
-    except store.FeatureFileError:
-        return "stale"  # unreadable (e.g. killed while creating): start over
-    if attrs.get("format_version") != store.FORMAT_VERSION:
-        return "stale"
-    if any(attrs.get(key) != wanted[key] for key in store.SETTINGS_KEYS):
-        return "stale"
-    return "complete" if attrs.get("complete") else "partial"
+        lock.acquire()
+    except Timeout:
+        raise OutputLockedError(f"{output}: another extract is writing this file; wait for "
+                                "it to finish, or pick another --output") from None
+    try:
+        yield
+    finally:
+        lock.release()
+        if {p.name for p in where.iterdir()} <= {".lock"}:
+            (where / ".lock").unlink(missing_ok=True)
+            where.rmdir()
 
 
-def reuse(output: Path, started: float, log: Callable[[str], None]) -> Outcome:
-    """The outcome of finding `output` complete for these images and settings."""
-    done = store.read_attrs(output)
-    log(f"{output}: features for these images and settings exist; reusing (--force redoes)")
-    return Outcome(output, "reused", int(done["n_written"]), store.read_skipped(output),
-                   int(done["feature_dim"]), time.perf_counter() - started)
+def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str, Any] | None:
+    """The attributes of the complete file of the same identity at `output`, if any.
+
+    Anything else there is left alone with a one-line error (never counted as stale):
+    another identity, an unreadable file (perhaps a passing I/O error), an old partial
+    file. `--force` replaces whatever is there.
+    """
+    if force or not output.exists():
+        return None
+    try:
+        attrs = store.read_attrs(output)
+    except store.FeatureFileError as exc:
+        raise store.FeatureFileError(f"{exc}; it is left as it is: move it away, or pass "
+                                     "--force to replace it") from None
+    if attrs.get("complete") is not True:
+        raise store.FeatureFileError(f"{output}: a partial file from an older offtheshelf; "
+                                     "pass --force to replace it")
+    differ = cache.differences(cache.identity_of(attrs), wanted)
+    if differ:
+        raise store.FeatureFileError(
+            f"{output}: holds features of other settings ({'; '.join(differ)}); pick "
+            "another --output, or pass --force to replace it")
+    return attrs
+
+
+def reusable_rows(output: Path, the_plan: Plan) -> Reused:
+    """Rows of `output` whose image is unchanged (same relative path, size and mtime)."""
+    with h5py.File(output, "r") as f:
+        if "file_stats" not in f:
+            return Reused(output, {})
+        old_paths = store.text(f["paths"])
+        old_stats = [tuple(s) for s in f["file_stats"][()].tolist()]
+    where = {(p, s): row for row, (p, s) in enumerate(zip(old_paths, old_stats))}
+    rows = {}
+    for i, key in enumerate(zip(the_plan.paths, the_plan.stats)):
+        if key in where:
+            rows[i] = where[key]
+    return Reused(output, rows)
+
+
+def other_settings(output: Path, wanted: dict[str, Any]) -> list[str]:
+    """Notes on files of the same folder and backbone with other settings."""
+    notes = []
+    for entry in cache.entries(output.parent):
+        have = cache.identity_of(entry.attrs)
+        if (entry.path != output and have["dataset_root"] == wanted["dataset_root"]
+                and have["backbone"] == wanted["backbone"]):
+            differ = "; ".join(cache.differences(have, wanted))
+            notes.append(f"note: {entry.path.name} has this folder and backbone with other "
+                         f"settings ({differ}); it is kept, and a new file is made")
+    return notes
+
+
+def _clear_parts(where: Path, keep: list[Path]) -> None:
+    """Delete unfinished parts and parts of another plan; they can never be used."""
+    if where.is_dir():
+        for stale in set(where.glob("*.h5*")) - set(keep):
+            stale.unlink()
 
 
 def run(
@@ -93,102 +177,90 @@ def run(
     settings: Settings,
     output: Path,
     *,
-    batch_size: int = 32,
-    buffer_size: int = 1000,
-    compression: str | None = None,
-    force: bool = False,
+    options: RunOptions | None = None,
     dataset_name: str = "",
+    distributor: Distributor | None = None,
     log: Callable[[str], None] = print,
-    model: Any = None,
     progress: bool = True,
 ) -> Outcome:
-    """Extract (or reuse, or resume) the features of `scan` into `output`.
+    """Extract (or reuse, or update, or resume) the features of `scan` into `output`.
 
-    `model` is a backbone already built for `settings` (a cluster worker builds it once
-    for all its shards); `progress` False hides the bar (the client shows one instead).
+    Without a `distributor` the shards run here, through one mapper built only when
+    there is work to do (TensorFlow loads then).
     """
+    options = options or RunOptions()
     started = time.perf_counter()
-    attrs = settings.attrs(scan)
-    store.check_unlocked(output)  # before reading a file another extract may be writing
-    state = "missing" if force else existing_state(output, attrs)
-    if state == "complete":
-        return reuse(output, started, log)
-
-    if model is None:
-        model = build_model(settings)  # TensorFlow loads only when there is work to do
-    feature_dim = int(model.output_shape[-1])
-    if state == "partial":
-        writer = store.FeatureWriter.resume(output, buffer_size=buffer_size)
-        log(f"{output}: resuming after {writer.n_scanned} of {len(scan)} images")
-        action = "resumed"
-    else:
-        if state == "stale":
-            log(f"{output}: dataset or settings changed; extracting anew")
-        writer = store.FeatureWriter.create(
-            output,
-            feature_dim=feature_dim,
-            label_names=scan.label_names,
-            attrs={**attrs, "dataset": dataset_name, "dataset_root": str(scan.root),
-                   "n_images": len(scan), "tensorflow_version": _tf_version()},
-            dtype=settings.dtype,
-            buffer_size=buffer_size,
-            compression=compression,
-        )
-        action = "extracted"
-    rows_before = writer.n_written
-    with writer:
-        stream_into(writer, scan, model, input_size=settings.input_size,
-                    batch_size=batch_size, backbone=settings.backbone, progress=progress)
-        writer.finish()
-    return Outcome(output, action, writer.n_written, store.read_skipped(output), feature_dim,
-                   time.perf_counter() - started, computed=writer.n_written - rows_before)
-
-
-def stream_into(
-    writer: store.FeatureWriter,
-    scan: Scan,
-    model: Any,
-    *,
-    input_size: int,
-    batch_size: int,
-    backbone: str,
-    progress: bool = True,
-) -> None:
-    """Feed the images `writer` has not seen yet through `model`, in order, into `writer`.
-
-    The reader drops unreadable files; each batch carries file indices, so a gap in
-    them is an unreadable file, recorded as skipped in its place in the order.
-    """
-    from extract import pipeline
-
-    start = writer.n_scanned
-    files = scan.absolute(start)
-    batches = pipeline.feature_batches(
-        files, model, size=input_size, batch_size=batch_size,
-        preprocess=backbones.preprocess_function(backbone),
-    )
-    expected = 0  # next index into `files` not yet written or skipped
-    with tqdm(total=len(files), unit="img", desc=backbone, dynamic_ncols=True,
-              disable=not progress) as bar:
-        for indices, features in batches:
-            for index, row in zip(indices.tolist(), features):
-                for missing in range(expected, index):
-                    writer.skip(scan.paths[start + missing])
-                writer.add(row, scan.labels[start + index], scan.paths[start + index])
-                expected = index + 1
-            bar.update(expected - bar.n)
-        for missing in range(expected, len(files)):
-            writer.skip(scan.paths[start + missing])
-        bar.update(len(files) - bar.n)
+    the_plan = plan(scan)
+    wanted = identity(settings, the_plan)
+    with locked(output):
+        previous = previous_file(output, wanted, options.force)
+        if previous is not None and previous.get("dataset_fingerprint") == the_plan.fingerprint:
+            log(f"{output}: features for these images and settings exist; reusing "
+                "(--force extracts again)")
+            note = cache.mark_used(output)
+            if note:
+                log(note)
+            return Outcome(output, "reused", int(previous["n_written"]),
+                           store.read_skipped(output), int(previous["feature_dim"]),
+                           time.perf_counter() - started)
+        for note in [] if previous or output.exists() else other_settings(output, wanted):
+            log(note)
+        reused = reusable_rows(output, the_plan) if previous is not None else None
+        todo = [i for i in range(len(the_plan)) if reused is None or i not in reused.rows]
+        planned = shards(the_plan, todo, identity=cache.digest(wanted),
+                         batch_size=options.batch_size,
+                         shard_size=options.shard_size or DEFAULT_SHARD_SIZE)
+        where = parts.folder(output)
+        part_paths = [where / shard.name for shard in planned]
+        _clear_parts(where, [] if options.force else part_paths)
+        pending = [(shard, part) for shard, part in zip(planned, part_paths)
+                   if not parts.is_complete(part, key=shard.key)]
+        if previous is not None:
+            log(f"{output}: the images changed; {len(reused.rows) if reused else 0} rows "
+                f"are reused, {len(todo)} images go through the model")
+        if len(pending) < len(planned):
+            log(f"{output}: resuming: {len(planned) - len(pending)} of {len(planned)} "
+                f"shards are already in {where}/")
+        startup, working = _compute(pending, settings, options, distributor, progress)
+        attrs = {**wanted, **_mapper_attrs(planned, part_paths, output),
+                 "dataset": dataset_name, "dataset_fingerprint": the_plan.fingerprint,
+                 "n_images": len(the_plan), "row_order": ROW_ORDER,
+                 "identity": cache.digest(wanted),
+                 "n_reused": len(reused.rows) if reused else 0, "n_computed": len(todo)}
+        done = consolidate(output, the_plan, list(zip(planned, part_paths)), reused,
+                           feature_dim=int(attrs["feature_dim"]), attrs=attrs,
+                           buffer_size=options.buffer_size,
+                           compression=options.compression)
+        remove_parts(output)
+    action = ("resumed" if len(pending) < len(planned)
+              else "updated" if previous is not None else "created")
+    return Outcome(output, action, done.rows, done.skipped, int(attrs["feature_dim"]),
+                   time.perf_counter() - started, computed=len(todo),
+                   reused_rows=len(reused.rows) if reused else 0, startup=startup,
+                   working=working)
 
 
-def build_model(settings: Settings) -> Any:
-    """The backbone these settings describe, as a Keras model."""
-    return backbones.build(settings.backbone, weights=settings.weights,
-                           pooling=settings.pooling, input_size=settings.input_size)
+def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: RunOptions,
+             distributor: Distributor | None, progress: bool) -> tuple[float, float]:
+    """Run the pending shards; (seconds building the mapper, seconds of shard work)."""
+    if not pending:
+        return 0.0, 0.0
+    started = time.perf_counter()
+    if distributor is None:
+        from extract.engines import build_mapper
+
+        distributor = Sequential(build_mapper(settings))
+    built = time.perf_counter()
+    jobs = [ShardJob(shard, part, settings, options) for shard, part in pending]
+    with tqdm(total=sum(len(shard.rows) for shard, _ in pending), unit="img",
+              desc=settings.backbone, dynamic_ncols=True, disable=not progress) as bar:
+        for _ in distributor.run(jobs, bar.update):
+            pass
+    return built - started, time.perf_counter() - built
 
 
-def _tf_version() -> str:
-    import tensorflow as tf
-
-    return tf.__version__
+def _mapper_attrs(planned: list[Shard], part_paths: list[Path], output: Path) -> dict[str, Any]:
+    """How the rows were computed, from a part (or, with no part, the earlier file)."""
+    source = part_paths[0] if planned else output
+    attrs = store.read_attrs(source)
+    return {key: attrs[key] for key in _MAPPER_ATTRS if key in attrs}

@@ -29,6 +29,7 @@ class Scan:
     labels: list[int]
     label_names: list[str]
     fingerprint: str
+    stats: list[tuple[int, int]]  # (size, mtime_ns) per image: what says it is unchanged
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -73,12 +74,20 @@ def find_images(folder: Path) -> list[Path]:
     return found
 
 
-def fingerprint(root: Path, paths: list[str]) -> str:
-    """Hash of sorted relative paths with sizes and mtimes: cheap, and any edit changes it."""
-    digest = hashlib.sha256()
+def file_stats(root: Path, paths: list[str]) -> list[tuple[int, int]]:
+    """(size, mtime_ns) of each image: an image whose pair is unchanged keeps its row."""
+    stats = []
     for rel in paths:
         st = os.stat(root / rel)
-        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        stats.append((st.st_size, st.st_mtime_ns))
+    return stats
+
+
+def fingerprint(paths: list[str], stats: list[tuple[int, int]]) -> str:
+    """Hash of sorted relative paths with sizes and mtimes: cheap, and any edit changes it."""
+    digest = hashlib.sha256()
+    for rel, (size, mtime_ns) in zip(paths, stats):
+        digest.update(f"{rel}\0{size}\0{mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -111,4 +120,5 @@ def scan(root: str | os.PathLike) -> Scan:
             f"{root}: found {len(label_names)} class folder(s) with images; "
             "need at least 2 (one sub-folder of images per class)"
         )
-    return Scan(root, paths, labels, label_names, fingerprint(root, paths))
+    stats = file_stats(root, paths)
+    return Scan(root, paths, labels, label_names, fingerprint(paths, stats), stats)

@@ -1,0 +1,126 @@
+"""The feature cache: what names a file, and finding files in outputs/features/.
+
+Everything that decides the rows is a file's identity; its name carries a short digest
+of that identity, so files for other folders or settings live side by side and never
+replace each other. Only h5py and numpy are imported (through `store`): `classify`
+finds files with this module on a machine without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from extract import store
+
+# The attributes that make up a file's identity, in the order a difference is named.
+IDENTITY_KEYS = ("dataset_root", "backbone", "weights", "preprocessing", "pooling",
+                 "input_size", "dtype", "engine", "precision")
+# What a file written before engines existed computed its rows with.
+LEGACY_DEFAULTS = {"engine": "tensorflow", "precision": "float32"}
+
+
+def digest(identity: dict[str, Any]) -> str:
+    """A stable hex digest of an identity (its keys in any order)."""
+    text = json.dumps({key: identity[key] for key in IDENTITY_KEYS}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_name(dataset: str, backbone: str, pooling: str, identity: dict[str, Any]) -> str:
+    """<dataset>-<backbone>-<pooling>-<digest8>.h5, the name extract writes."""
+    stem = Path(dataset.rstrip("/")).name or "dataset"
+    return f"{stem}-{backbone}-{pooling}-{digest(identity)[:8]}.h5"
+
+
+def identity_of(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The identity a file's attributes record (older files: engine defaults)."""
+    return {key: attrs.get(key, LEGACY_DEFAULTS.get(key)) for key in IDENTITY_KEYS}
+
+
+def differences(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """`key here vs there` for each identity setting that differs."""
+    return [f"{key} {have.get(key)} vs {want.get(key)}" for key in IDENTITY_KEYS
+            if have.get(key) != want.get(key)]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One complete feature file in the cache, as the listing shows it."""
+
+    path: Path
+    attrs: dict[str, Any]
+    size: int
+    used: float  # when it was last extracted or reused (its mtime)
+
+    @property
+    def rows(self) -> int:
+        return int(self.attrs.get("n_written", 0))
+
+    def settings(self) -> str:
+        a = self.attrs
+        extra = "" if a.get("engine", "tensorflow") == "tensorflow" else f" {a['engine']}"
+        precision = a.get("precision", "float32")
+        extra += "" if precision == "float32" else f" {precision}"
+        return (f"{a.get('backbone')} {a.get('pooling')} {a.get('input_size')}px "
+                f"{a.get('weights')} {a.get('dtype', 'float32')}{extra}")
+
+    def when(self) -> str:
+        return _dt.datetime.fromtimestamp(self.used).strftime("%Y-%m-%d %H:%M")
+
+
+def entries(folder: Path) -> list[Entry]:
+    """Every complete feature file in `folder`, most recently used first.
+
+    A file that cannot be read is left out here; `read_features` names its fault.
+    """
+    found = []
+    for path in folder.glob("*.h5") if folder.is_dir() else []:
+        try:
+            attrs = store.read_attrs(path)
+            st = path.stat()
+        except (store.FeatureFileError, OSError):
+            continue
+        if attrs.get("complete") is True:
+            found.append(Entry(path, attrs, st.st_size, st.st_mtime))
+    return sorted(found, key=lambda e: e.used, reverse=True)
+
+
+def matches(entry: Entry, *, dataset: str | None = None, backbone: str | None = None,
+            pooling: str | None = None, input_size: int | None = None) -> bool:
+    """Whether `entry` is a file of `dataset` (its name or folder) with these settings."""
+    a = entry.attrs
+    if dataset is not None:
+        root = str(a.get("dataset_root", ""))
+        names = {str(a.get("dataset", "")), Path(root).name, root}
+        wanted = {dataset.rstrip("/"), str(Path(dataset).expanduser().resolve())}
+        if not names & wanted:
+            return False
+    return ((backbone is None or a.get("backbone") == backbone)
+            and (pooling is None or a.get("pooling") == pooling)
+            and (input_size is None or a.get("input_size") == input_size))
+
+
+def mark_used(path: Path) -> str | None:
+    """Record that `path` was just used, so 'newest' finds it; a note if that failed."""
+    try:
+        os.utime(path)
+    except OSError as exc:
+        return f"note: {path}: cannot update its time ({exc.strerror}); 'newest' may not pick it"
+    return None
+
+
+def table(found: list[Entry]) -> str:
+    """The cache listing: file, dataset root, settings, rows, size, date."""
+    if not found:
+        return "no complete feature files"
+    header = ("file", "dataset root", "settings", "rows", "MB", "used")
+    rows = [(e.path.name, str(e.attrs.get("dataset_root", "?")), e.settings(), str(e.rows),
+             f"{e.size / 1e6:.1f}", e.when()) for e in found]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
+                     for r in [header, *rows])

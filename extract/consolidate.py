@@ -1,0 +1,178 @@
+"""The final feature file: written aside from parts (and reused rows), then renamed.
+
+`FeatureFileWriter` streams rows into `<file>.tmp` and publishes it complete: a file
+under its final name is always whole and self-contained (no virtual datasets, no
+parts folder), and `h5py.File(path)["features"]` reads it. `consolidate` merges the
+rows reused from an earlier file with the computed parts, in row order.
+Only h5py and numpy are imported here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from extract import parts, store
+from extract.plan import Plan, Shard
+
+_STR = h5py.string_dtype(encoding="utf-8")
+
+
+class FeatureFileWriter:
+    """Rows in buffered blocks into a new feature file; `finish` marks it complete and
+    renames it into place, `abandon` drops it (the final name is never touched)."""
+
+    def __init__(self, path: Path, *, feature_dim: int, label_names: Sequence[str],
+                 attrs: dict[str, Any], dtype: str = "float32", buffer_size: int = 1000,
+                 compression: str | None = None):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.buffer_size = buffer_size
+        self.n_written = 0
+        self._rows: list[tuple[np.ndarray, int, str, tuple[int, int]]] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._h5 = h5py.File(self.tmp, "w")
+        rows = store.chunk_rows(feature_dim, np.dtype(dtype).itemsize, buffer_size)
+        f = self._h5
+        f.create_dataset("features", shape=(0, feature_dim), maxshape=(None, feature_dim),
+                         dtype=dtype, chunks=(rows, feature_dim), compression=compression)
+        f.create_dataset("labels", shape=(0,), maxshape=(None,), dtype="int32",
+                         chunks=(max(rows, 1024),))
+        f.create_dataset("paths", shape=(0,), maxshape=(None,), dtype=_STR,
+                         chunks=(max(rows, 1024),))
+        # (size, mtime_ns) of each row's image: an unchanged image keeps its row.
+        f.create_dataset("file_stats", shape=(0, 2), maxshape=(None, 2), dtype="int64",
+                         chunks=(max(rows, 1024), 2))
+        f.create_dataset("label_names", data=np.array(list(label_names), dtype=object),
+                         dtype=_STR)
+        f.attrs.update({
+            "format_version": store.FORMAT_VERSION,
+            "feature_dim": feature_dim,
+            "dtype": dtype,
+            "h5py_version": h5py.__version__,
+            "hdf5_version": h5py.version.hdf5_version,
+            "numpy_version": np.__version__,
+            **attrs,
+            "complete": False,
+        })
+
+    def add(self, row: np.ndarray, label: int, path: str,
+            stat: tuple[int, int] = (-1, -1)) -> None:
+        self._rows.append((row, label, path, stat))
+        if len(self._rows) >= self.buffer_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        f, start, n = self._h5, self.n_written, len(self._rows)
+        columns = (
+            ("features", np.stack([r for r, _, _, _ in self._rows])),
+            ("labels", np.array([label for _, label, _, _ in self._rows], dtype=np.int32)),
+            ("paths", np.array([p for _, _, p, _ in self._rows], dtype=object)),
+            ("file_stats", np.array([s for _, _, _, s in self._rows], dtype=np.int64)),
+        )
+        for name, data in columns:
+            f[name].resize(start + n, axis=0)
+            f[name][start:] = data
+        self.n_written += n
+        self._rows = []
+
+    def finish(self, skipped: Sequence[str] = (), attrs: dict[str, Any] | None = None) -> None:
+        self._flush()
+        f = self._h5
+        f.create_dataset("skipped", data=np.array(list(skipped), dtype=object), dtype=_STR)
+        f.attrs.update({
+            **(attrs or {}),
+            "n_written": self.n_written,
+            "n_scanned": self.n_written + len(skipped),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "complete": True,
+        })
+        f.close()
+        parts.publish(self.tmp, self.path)
+
+    def abandon(self) -> None:
+        if self._h5.id.valid:
+            self._h5.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Reused:
+    """Rows copied from an earlier complete file: plan row -> that file's row."""
+
+    path: Path
+    rows: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Consolidated:
+    rows: int
+    skipped: list[str]
+    part_attrs: dict[str, Any]  # what the parts record of how they were computed
+
+
+def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
+                reused: Reused | None, *, feature_dim: int, attrs: dict[str, Any],
+                buffer_size: int, compression: str | None) -> Consolidated:
+    """Write `output` from the reused rows and the complete parts, in plan order.
+
+    Every part is checked against its digest as it is read; a damaged one stops the
+    run before anything is renamed (the caller reruns that shard).
+    """
+    shard_of = {row: number for number, (shard, _) in enumerate(done) for row in shard.rows}
+    skipped: list[str] = []
+    part_attrs: dict[str, Any] = {}
+    # One part in memory at a time: shards are increasing slices of the plan's rows.
+    current, features, row_in_part = -1, np.empty((0, feature_dim)), {}
+    writer = FeatureFileWriter(output, feature_dim=feature_dim,
+                               label_names=the_plan.label_names, attrs=attrs,
+                               dtype=str(attrs["dtype"]), buffer_size=buffer_size,
+                               compression=compression)
+    try:
+        old = h5py.File(reused.path, "r") if reused else None
+        try:
+            for start in range(0, len(the_plan), buffer_size):
+                block = range(start, min(len(the_plan), start + buffer_size))
+                old_rows = [reused.rows[i] for i in block if reused and i in reused.rows]
+                # Both files are in row order, so these indices increase (h5py needs that).
+                copied = iter(old["features"][old_rows] if old is not None and old_rows
+                              else ())
+                for i in block:
+                    if reused and i in reused.rows:
+                        row = next(copied)
+                    else:  # every row not reused is in a shard
+                        if shard_of[i] != current:
+                            current = shard_of[i]
+                            shard, path = done[current]
+                            features, paths, part_skipped, part_attrs = parts.read(
+                                path, key=shard.key)
+                            skipped.extend(part_skipped)
+                            at = dict(zip(shard.paths, shard.rows))
+                            row_in_part = {at[rel]: n for n, rel in enumerate(paths)}
+                        if i not in row_in_part:
+                            continue  # unreadable: listed in skipped
+                        row = features[row_in_part[i]]
+                    writer.add(row, the_plan.labels[i], the_plan.paths[i], the_plan.stats[i])
+        finally:
+            if old is not None:
+                old.close()
+        writer.finish(skipped)
+    except BaseException:
+        writer.abandon()
+        raise
+    return Consolidated(writer.n_written, skipped, part_attrs)
+
+
+def remove_parts(output: Path) -> None:
+    """Delete `output`'s part files once the file is complete (the lock removes the
+    folder when it is released)."""
+    for part in parts.folder(output).glob("*.h5*"):
+        part.unlink()
