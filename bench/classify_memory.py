@@ -2,7 +2,7 @@
 
 The full size is VGG16 flatten features of Caltech-101: 8,677 x 25,088 float32 (870 MB),
 101 classes; the budget is 4 GB with --jobs -1 on 2 cores. A synthetic file of that
-shape (class means + ReLU noise, written block by block with the real FeatureWriter) is
+shape (class means + ReLU noise, written block by block with the real FeatureFileWriter) is
 made once and reused; `classify` runs on it in a subprocess while /proc is sampled every
 0.2 s for the whole process tree (the command and its joblib workers).
 
@@ -30,7 +30,8 @@ import click
 import numpy as np
 
 from bench.report import emit
-from extract.store import FeatureFileError, FeatureWriter, read_attrs
+from extract.consolidate import FeatureFileWriter
+from extract.store import FeatureFileError, read_attrs
 
 FULL = {"rows": 8677, "dims": 25088, "classes": 101, "grids": ("C",)}
 QUICK = {"rows": 2000, "dims": 4096, "classes": 20, "grids": ("C=0.01,1",)}
@@ -51,7 +52,7 @@ def write_synthetic(
     means = np.maximum(rng.standard_normal((classes, dims), dtype=np.float32), 0) * signal
     labels = np.arange(rows) % classes
     names = [f"class_{c:03d}" for c in range(classes)]
-    writer = FeatureWriter.create(
+    writer = FeatureFileWriter(
         path,
         feature_dim=dims,
         label_names=names,

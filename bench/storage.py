@@ -1,6 +1,6 @@
 """Storage: the feature file against plain sequential I/O of the same bytes.
 
-Writes N x D float32 features three ways through the real FeatureWriter (no
+Writes N x D float32 features three ways through the real FeatureFileWriter (no
 compression, lzf, gzip) and once as one plain binary file, then reads each back
 (read_features against np.fromfile), all in one process on the same disk. Features
 are synthetic but shaped like the real ones: non-negative, ReLU-sparse.
@@ -19,7 +19,8 @@ import click
 import numpy as np
 
 from bench.report import emit
-from extract.store import FeatureWriter, read_features
+from extract.consolidate import FeatureFileWriter
+from extract.store import read_features
 
 COMPRESSIONS = (None, "lzf", "gzip")
 
@@ -33,7 +34,7 @@ def relu_features(rows: int, dims: int, seed: int = 0) -> np.ndarray:
 
 def _write_h5(path: Path, X: np.ndarray, compression: str | None) -> float:
     started = time.perf_counter()
-    writer = FeatureWriter.create(path, feature_dim=X.shape[1], label_names=["a", "b"],
+    writer = FeatureFileWriter(path, feature_dim=X.shape[1], label_names=["a", "b"],
                                   attrs={}, compression=compression)
     for i, row in enumerate(X):
         writer.add(row, i % 2, f"{'ab'[i % 2]}/{i}.jpg")

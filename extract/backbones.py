@@ -32,6 +32,9 @@ class BackboneSpec:
     preprocess: str
     input_size: int
     pooling: str
+    # Keras' EfficientNets scale the normalised input once more only when built with
+    # weights="imagenet"; a weights file made from such a model needs the same scaling.
+    imagenet_stem: bool = False
 
 
 def _keras_app(module: str, constructor: str, input_size: int, pooling: str) -> BackboneSpec:
@@ -50,7 +53,9 @@ BACKBONES: dict[str, BackboneSpec] = {
     "xception": _keras_app("xception", "Xception", 299, "avg"),
     "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg"),
     "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg"),
-    "efficientnetb0": _keras_app("efficientnet", "EfficientNetB0", 224, "avg"),
+    "efficientnetb0": BackboneSpec("keras.applications.efficientnet:EfficientNetB0",
+                                   "keras.applications.efficientnet:preprocess_input", 224,
+                                   "avg", imagenet_stem=True),
     "efficientnet_lite0": BackboneSpec(
         "extract.efficientnet_lite:EfficientNetLite0",
         "extract.efficientnet_lite:preprocess_input",
@@ -59,6 +64,10 @@ BACKBONES: dict[str, BackboneSpec] = {
     ),
 }
 DEFAULT_BACKBONE = "vgg16"
+# The ImageNet statistics Keras' EfficientNet stem normalises with (its variance is the
+# square of the standard deviation, then the extra scaling by 1/sqrt(std) follows).
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 RANDOM_SEED = 1234
 
 
@@ -168,6 +177,8 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a wrong file
             detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             raise BackboneError(f"--weights {weights}: cannot load into {name}: {detail}") from None
+        if spec.imagenet_stem:
+            _imagenet_stem(base)
     pool = {
         "flatten": keras.layers.Flatten,
         "avg": keras.layers.GlobalAveragePooling2D,
@@ -175,3 +186,25 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     }[pooling]
     features = pool(name=f"{pooling}_pool")(base.output)
     return keras.Model(base.input, features, name=f"{name}_{pooling}")
+
+
+def _imagenet_stem(base: Any) -> None:
+    """Give a model loaded from an ImageNet-derived weights file the stem scaling that
+    Keras adds only for weights="imagenet" (dividing by sqrt(std) once more).
+
+    The file is recognised by its stem statistics (ImageNet mean, variance std^2); the
+    extra scaling is folded into that variance. A file of a model built without
+    ImageNet weights keeps its own statistics untouched.
+    """
+    import keras
+    import numpy as np
+
+    norm = next(layer for layer in base.layers
+                if isinstance(layer, keras.layers.Normalization))
+    mean = np.asarray(norm.adapt_mean).ravel()
+    variance = np.asarray(norm.adapt_variance).ravel()
+    std = np.array(IMAGENET_STDDEV_RGB)
+    if np.allclose(mean, IMAGENET_MEAN_RGB, atol=1e-4) and np.allclose(variance, std**2,
+                                                                          atol=1e-5):
+        norm.adapt_variance.assign(np.reshape(variance * std, norm.adapt_variance.shape))
+        norm.finalize_state()

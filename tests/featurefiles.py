@@ -1,4 +1,4 @@
-"""Synthetic feature files written with the real FeatureWriter (no extraction needed)."""
+"""Synthetic feature files written with the real FeatureFileWriter (no extraction needed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from extract.store import FeatureWriter
+from extract.consolidate import FeatureFileWriter
 
 ATTRS = {
     "backbone": "vgg16",
@@ -43,15 +43,14 @@ def write_feature_file(
     if row_ids:
         X[:, 0] = np.arange(len(y))
     paths = [f"{names[label]}/{i:04d}.jpg" for i, label in enumerate(y)]
-    writer = FeatureWriter.create(
+    writer = FeatureFileWriter(
         path, feature_dim=dims, label_names=names, attrs={**ATTRS, **(attrs or {})}, buffer_size=50
     )
     for row, label, image in zip(X, y, paths):
         writer.add(row, int(label), image)
-    if complete:
-        writer.finish()
-    else:
-        writer.close()
+    writer.finish()
+    if not complete:  # what an older offtheshelf left after an interruption
+        set_attr(path, "complete", False)
     return path
 
 

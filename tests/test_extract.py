@@ -10,10 +10,12 @@ from click.testing import CliRunner
 from imagefolders import class_image, make_folder
 from PIL import Image
 
-from extract import backbones, store
+from extract import backbones, cache, store
 from extract.cli import main
-from extract.runner import Settings, run
+from extract.plan import ROW_ORDER, plan
+from extract.runner import run
 from extract.scan import scan
+from extract.settings import RunOptions, Settings
 
 SIZE = 32  # the smallest input VGG16 accepts; keeps every test fast
 
@@ -40,14 +42,16 @@ def test_features_in_the_file_equal_the_backbones_own_output(tmp_path):
     root = make_folder(tmp_path / "data", classes=2, per_class=5, ext="png")
     out = tmp_path / "f.h5"
     images = scan(root)
-    outcome = run(images, Settings("vgg16", "random", "avg", SIZE), out, batch_size=3,
-                  buffer_size=4, log=lambda _: None)
-    assert outcome.written == 10 and outcome.feature_dim == 512
+    outcome = run(images, Settings("vgg16", "random", "avg", SIZE), out,
+                  options=RunOptions(batch_size=3, buffer_size=4, shard_size=4),
+                  log=lambda _: None)
+    assert outcome.rows == 10 and outcome.feature_dim == 512 and outcome.action == "created"
     model = backbones.build("vgg16", weights="random", pooling="avg", input_size=SIZE)
-    expected = _reference_features(model, "vgg16", images.absolute(), SIZE)
     got = store.read_features(out)
+    rows = plan(images)  # the file's row order
+    assert got.paths == rows.paths and got.y.tolist() == rows.labels
+    expected = _reference_features(model, "vgg16", [str(root / p) for p in rows.paths], SIZE)
     np.testing.assert_allclose(got.X, expected, rtol=1e-4, atol=1e-4)
-    assert got.paths == images.paths and got.y.tolist() == images.labels
 
 
 def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
@@ -66,7 +70,7 @@ def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
     (root / "class_1" / "truncated.jpg").write_bytes(good[: len(good) // 2])
     result = _extract(root, tmp_path / "f.h5")
     assert result.exit_code == 0, result.output
-    assert "9 images written, 3 skipped" in result.output
+    assert "created: 9 rows, 3 skipped" in result.output
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
         assert "skipped (unreadable): class_" in result.output and name in result.output
     got = store.read_features(tmp_path / "f.h5")
@@ -80,35 +84,104 @@ def test_same_command_twice_reuses_the_file(tmp_path):
     root = make_folder(tmp_path / "data", classes=2, per_class=3)
     out = tmp_path / "f.h5"
     assert _extract(root, out).exit_code == 0
-    stamp = os.stat(out).st_mtime_ns
+    content = out.read_bytes()
     second = _extract(root, out)
     assert second.exit_code == 0
-    assert "reusing" in second.output and "reused: 6 images written" in second.output
-    assert os.stat(out).st_mtime_ns == stamp
+    assert "reusing" in second.output and "reused: 6 rows" in second.output
+    assert out.read_bytes() == content
+    assert not (tmp_path / "f.parts").exists() and not list(tmp_path.glob("*.lock"))
 
 
-@pytest.mark.parametrize("change", ["added", "removed", "rewritten", "settings", "force"])
-def test_changed_dataset_or_settings_or_force_extracts_anew(tmp_path, change):
-    root = make_folder(tmp_path / "data", classes=2, per_class=3)
-    out = tmp_path / "f.h5"
-    assert _extract(root, out).exit_code == 0
-    extra: list[str] = []
+def _in_cache(tmp_path, monkeypatch, *args):
+    """extract with the default output (outputs/features/ under tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--backbone", "vgg16", "--weights", "random",
+                                       "--image-size", str(SIZE), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_other_folders_and_settings_get_files_of_their_own(tmp_path, monkeypatch):
+    a = make_folder(tmp_path / "A" / "train", classes=2, per_class=3)
+    b = make_folder(tmp_path / "B" / "train", classes=2, per_class=4)
+    _in_cache(tmp_path, monkeypatch, "--dataset", str(a))
+    _in_cache(tmp_path, monkeypatch, "--dataset", str(b))
+    output = _in_cache(tmp_path, monkeypatch, "--dataset", str(a), "--pooling", "max")
+    assert "has this folder and backbone with other settings (pooling flatten vs max)" in output
+    found = cache.entries(tmp_path / "outputs" / "features")
+    assert len(found) == 3
+    assert {(e.attrs["dataset_root"], e.attrs["pooling"], e.rows) for e in found} == {
+        (str(a), "flatten", 6), (str(b), "flatten", 8), (str(a), "max", 6)}
+    assert all(e.path.name.startswith("train-vgg16-") for e in found)
+    listing = CliRunner().invoke(main, ["--list"]).output
+    assert str(b) in listing and "vgg16 max 32px random float32" in listing
+
+
+@pytest.mark.parametrize("change", ["added", "removed", "rewritten"])
+def test_changed_images_update_the_file_computing_only_those(tmp_path, monkeypatch, change):
+    root = make_folder(tmp_path / "data", classes=2, per_class=4)
+    _in_cache(tmp_path, monkeypatch, "--dataset", str(root))
+    (first,) = cache.entries(tmp_path / "outputs" / "features")
+    before = store.read_features(first.path)
     if change == "added":
         class_image(0, 9).save(root / "class_0" / "new.jpg")
     elif change == "removed":
         os.remove(root / "class_1" / "img_000.jpg")
-    elif change == "rewritten":
-        class_image(1, 7).save(root / "class_0" / "img_000.jpg")
-    elif change == "settings":
-        extra = ["--pooling", "max"]
     else:
-        extra = ["--force"]
-    again = _extract(root, out, *extra)
-    assert again.exit_code == 0, again.output
-    assert "extracted:" in again.output and "reused" not in again.output
-    attrs = store.read_attrs(out)
-    assert attrs["dataset_fingerprint"] == scan(root).fingerprint
-    assert attrs["n_written"] == len(scan(root))
+        class_image(1, 7).save(root / "class_0" / "img_000.jpg")
+        os.utime(root / "class_0" / "img_000.jpg", ns=(1, 1))  # mtime surely differs
+    output = _in_cache(tmp_path, monkeypatch, "--dataset", str(root))
+    computed = {"added": 1, "removed": 0, "rewritten": 1}[change]
+    reused = {"added": 8, "removed": 7, "rewritten": 7}[change]
+    assert f"updated: {reused + computed} rows" in output
+    assert f"{computed} computed, {reused} reused" in output
+    (after,) = cache.entries(tmp_path / "outputs" / "features")
+    assert after.path == first.path  # the same settings: the file was replaced
+    got = store.read_features(after.path)
+    assert got.attrs["dataset_fingerprint"] == scan(root).fingerprint
+    assert got.paths == plan(scan(root)).paths
+    old = dict(zip(before.paths, before.X))
+    for path, row in zip(got.paths, got.X):
+        if path in old and not (change == "rewritten" and path == "class_0/img_000.jpg"):
+            np.testing.assert_array_equal(row, old[path])  # copied, not recomputed
+    fresh = tmp_path / "fresh.h5"
+    assert _extract(root, fresh).exit_code == 0
+    np.testing.assert_allclose(got.X, store.read_features(fresh).X, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_are_in_a_seeded_order_the_same_for_every_backbone(tmp_path):
+    root = make_folder(tmp_path / "data", classes=3, per_class=8)
+    assert _extract(root, tmp_path / "a.h5").exit_code == 0
+    assert _extract(root, tmp_path / "b.h5", "--pooling", "max").exit_code == 0
+    a, b = store.read_features(tmp_path / "a.h5"), store.read_features(tmp_path / "b.h5")
+    assert a.paths == b.paths and a.attrs["row_order"] == ROW_ORDER
+    assert a.paths != sorted(a.paths)
+    # The classic split by index (train on the first 75%) sees every class on both sides.
+    cut = int(len(a.y) * 0.75)
+    assert set(a.y[:cut]) == set(a.y[cut:]) == {0, 1, 2}
+
+
+def test_force_extracts_again_and_other_settings_never_replace_a_file(tmp_path):
+    root = make_folder(tmp_path / "data", classes=2, per_class=3)
+    out = tmp_path / "f.h5"
+    assert _extract(root, out).exit_code == 0
+    again = _extract(root, out, "--force")
+    assert again.exit_code == 0 and "created: 6 rows" in again.output
+    other = _extract(root, out, "--pooling", "max")
+    assert other.exit_code == 1
+    assert "holds features of other settings (pooling flatten vs max)" in other.output
+    assert store.read_attrs(out)["pooling"] == "flatten"
+
+
+def test_an_unreadable_file_is_left_alone_not_replaced(tmp_path):
+    root = make_folder(tmp_path / "data", classes=2, per_class=3)
+    out = tmp_path / "f.h5"
+    out.write_bytes(b"not HDF5 at all")
+    result = _extract(root, out)
+    assert result.exit_code == 1
+    assert "not a readable HDF5 feature file" in result.output
+    assert "it is left as it is" in result.output
+    assert out.read_bytes() == b"not HDF5 at all"
 
 
 def test_weights_file_is_loaded_and_recorded_by_sha256(tmp_path):
@@ -170,7 +243,8 @@ def test_help_lists_backbones_and_options():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for word in ("--dataset", "--backbone", "--pooling", "--weights", "--image-size",
-                 "--batch-size", "--buffer-size", "--output", "--force", "resnet50"):
+                 "--batch-size", "--buffer-size", "--engine", "--precision", "--output",
+                 "--force", "--list", "--shard-size", "resnet50"):
         assert word in result.output
 
 
@@ -200,3 +274,49 @@ def test_missing_folder_and_single_class_are_one_line_errors(tmp_path):
     result = _extract(tmp_path / "one", tmp_path / "f.h5")
     assert result.exit_code == 1 and "need at least 2" in result.output
     assert not (tmp_path / "f.h5").exists()
+
+
+def test_an_imagenet_efficientnet_weights_file_keeps_the_imagenet_stem(tmp_path):
+    """A weights file saved from an ImageNet EfficientNet (its stem statistics are
+    ImageNet's) is normalised as Keras normalises weights="imagenet"."""
+    import keras
+
+    built = keras.applications.EfficientNetB0(include_top=False, weights=None,
+                                              input_shape=(SIZE, SIZE, 3))
+    norm = next(layer for layer in built.layers
+                if isinstance(layer, keras.layers.Normalization))
+    std = np.array(backbones.IMAGENET_STDDEV_RGB)
+    norm.adapt_mean.assign(np.reshape(backbones.IMAGENET_MEAN_RGB, norm.adapt_mean.shape))
+    norm.adapt_variance.assign(np.reshape(std**2, norm.adapt_variance.shape))
+    weights = tmp_path / "imagenet_like.weights.h5"
+    built.save_weights(weights)
+
+    model = backbones.build("efficientnetb0", weights=str(weights), pooling="avg",
+                            input_size=SIZE)
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, SIZE, SIZE, 3)).astype(np.float32)
+    # Keras' imagenet stem: ((x/255 - mean) / std) / sqrt(std). The same network without
+    # that scaling sees it when its input is changed to match.
+    plain = keras.applications.EfficientNetB0(include_top=False, weights=None,
+                                              input_shape=(SIZE, SIZE, 3), pooling="avg")
+    plain.load_weights(weights)
+    scale = 1 / np.sqrt(std)
+    shifted = x * scale + 255 * np.array(backbones.IMAGENET_MEAN_RGB) * (1 - scale)
+    got, want = model.predict(x, verbose=0), plain.predict(shifted.astype(np.float32), verbose=0)
+    scale_of = np.abs(want).max()
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * scale_of)
+    unscaled = plain.predict(x, verbose=0)  # what the file gave before: other features
+    assert np.abs(got - unscaled).max() > 0.1 * scale_of
+
+
+def test_dropping_a_mapper_frees_its_model():
+    import gc
+    import weakref
+
+    from extract.engines import build_mapper
+
+    mapper = build_mapper(Settings("vgg16", "random", "avg", SIZE))
+    mapper(np.zeros((2, SIZE, SIZE, 3), np.float32))  # traced and run once
+    model = weakref.ref(mapper.model)
+    del mapper
+    gc.collect()
+    assert model() is None

@@ -1,92 +1,100 @@
-"""The HDF5 feature file: round trip, block-wise durability, partial files, the lock."""
+"""The HDF5 feature file and its writers: round trip, parts and their digests, the cache."""
+
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from extract import store
+from extract import cache, parts, store
+from extract.consolidate import FeatureFileWriter
 
 
-def _write(path, rows, labels, buffer_size=4, finish=True):
-    writer = store.FeatureWriter.create(
-        path, feature_dim=rows.shape[1], label_names=["a", "b"],
-        attrs={"backbone": "test", "weights": "random"}, buffer_size=buffer_size,
-    )
+def _write(path: Path, rows: np.ndarray, labels, *, skipped=(), buffer_size=4) -> Path:
+    writer = FeatureFileWriter(path, feature_dim=rows.shape[1], label_names=["a", "b"],
+                               attrs={"backbone": "test", "weights": "random"},
+                               buffer_size=buffer_size)
     for i, (row, label) in enumerate(zip(rows, labels)):
-        writer.add(row, int(label), f"{'ab'[label]}/{i}.jpg")
-    if finish:
-        writer.finish()
-    return writer
+        writer.add(row, int(label), f"{'ab'[label]}/{i}.jpg", (100 + i, 7))
+    writer.finish(list(skipped))
+    return path
 
 
 def test_round_trip_keeps_rows_labels_paths_and_attributes(tmp_path):
     rows = np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)
     labels = np.array([0, 1] * 5)
-    path = tmp_path / "f.h5"
-    writer = _write(path, rows, labels)
-    writer.close()  # a second close is harmless
+    path = _write(tmp_path / "f.h5", rows, labels, skipped=["a/bad.jpg"])
     got = store.read_features(path)
     np.testing.assert_array_equal(got.X, rows)
     np.testing.assert_array_equal(got.y, labels)
     assert got.label_names == ["a", "b"]
     assert got.paths[:2] == ["a/0.jpg", "b/1.jpg"]
+    assert got.skipped == ["a/bad.jpg"]
     assert got.attrs["complete"] is True
     assert got.attrs["n_written"] == 10 and got.attrs["feature_dim"] == 5
     assert got.attrs["format_version"] == store.FORMAT_VERSION
-    with h5py.File(path) as f:
-        assert f["features"].chunks is not None
-        assert f["features"].dtype == np.float32
+    with h5py.File(path) as f:  # the classic tutorials' way of reading
+        assert f["features"].chunks is not None and not f["features"].is_virtual
+        assert f["features"].shape == (10, 5) and f["features"].dtype == np.float32
+        assert f["file_stats"][3].tolist() == [103, 7]
 
 
-def test_n_written_moves_only_in_whole_blocks(tmp_path):
-    rows = np.ones((7, 3), dtype=np.float32)
+def test_nothing_is_under_the_final_name_until_finish(tmp_path):
     path = tmp_path / "f.h5"
-    writer = store.FeatureWriter.create(path, feature_dim=3, label_names=["a", "b"],
-                                        attrs={}, buffer_size=3)
-    for i in range(7):
-        writer.add(rows[i], 0, f"a/{i}.jpg")
-        assert writer.n_written == (i + 1) // 3 * 3
-    writer.close()  # closing flushes the last partial block, never marks complete
-    attrs = store.read_attrs(path)
-    assert attrs["n_written"] == 7 and attrs["complete"] is False
+    writer = FeatureFileWriter(path, feature_dim=2, label_names=["a", "b"], attrs={},
+                               buffer_size=2)
+    for i in range(5):
+        writer.add(np.ones(2, np.float32), 0, f"a/{i}.jpg")
+    assert not path.exists() and writer.tmp.exists()
+    writer.abandon()
+    assert not path.exists() and not writer.tmp.exists()
 
 
-def test_partial_file_is_refused_with_a_clear_message(tmp_path):
-    path = tmp_path / "p.h5"
-    _write(path, np.ones((5, 2), np.float32), [0, 1, 0, 1, 0], finish=False).close()
+def test_partial_file_of_an_older_version_is_refused_with_a_clear_message(tmp_path):
+    path = _write(tmp_path / "p.h5", np.ones((5, 2), np.float32), [0, 1, 0, 1, 0])
+    with h5py.File(path, "r+") as f:
+        f.attrs["complete"] = False
     with pytest.raises(store.FeatureFileError, match="partial extraction .*rerun extract"):
         store.read_features(path)
 
 
-def test_resume_drops_rows_past_n_written(tmp_path):
-    path = tmp_path / "r.h5"
-    _write(path, np.ones((4, 2), np.float32), [0, 1, 0, 1], finish=False).close()
-    with h5py.File(path, "r+") as f:  # a block that was cut short: rows without n_written
-        f["features"].resize(6, axis=0)
-        f["labels"].resize(6, axis=0)
-        f["paths"].resize(6, axis=0)
-    writer = store.FeatureWriter.resume(path)
-    writer.add(np.full(2, 7, np.float32), 1, "b/x.jpg")
-    writer.finish()
-    got = store.read_features(path)
-    assert got.X.shape == (5, 2) and got.paths[-1] == "b/x.jpg"
-    np.testing.assert_array_equal(got.X[-1], [7, 7])
+def _part(tmp_path: Path, dtype: str = "float32") -> parts.PartWriter:
+    return parts.PartWriter(tmp_path / "p" / "0-9-abc.h5", feature_dim=3, dtype=dtype,
+                            buffer_size=2, attrs={"shard_key": "abc"})
 
 
-def test_second_writer_on_the_same_file_is_refused(tmp_path):
-    path = tmp_path / "l.h5"
-    first = _write(path, np.ones((1, 2), np.float32), [0], finish=False)
-    with pytest.raises(store.OutputLockedError, match="another extract is writing"):
-        store.FeatureWriter.resume(path)
-    first.close()
-    store.FeatureWriter.resume(path).close()
-
-
-def test_skipped_images_are_listed_in_the_file(tmp_path):
-    path = tmp_path / "s.h5"
-    writer = store.FeatureWriter.create(path, feature_dim=2, label_names=["a", "b"], attrs={})
-    writer.add(np.zeros(2, np.float32), 0, "a/1.jpg")
+def test_a_part_is_published_whole_and_checked_by_its_digest(tmp_path):
+    writer = _part(tmp_path)
+    rows = np.arange(15, dtype=np.float32).reshape(5, 3)
+    for i, row in enumerate(rows):
+        writer.add(row, f"a/{i}.jpg")
     writer.skip("a/bad.jpg")
+    assert not writer.path.exists()  # only the .tmp until the shard is done
     writer.finish()
-    assert store.read_skipped(path) == ["a/bad.jpg"]
-    assert store.read_attrs(path)["n_scanned"] == 2
+    features, paths, skipped, attrs = parts.read(writer.path, key="abc")
+    np.testing.assert_array_equal(features, rows)
+    assert paths == [f"a/{i}.jpg" for i in range(5)] and skipped == ["a/bad.jpg"]
+    assert not parts.is_complete(writer.path, key="another shard")
+    with h5py.File(writer.path, "r+") as f:  # one value changed inside the data
+        f["features"][2, 1] = 99.0
+    with pytest.raises(store.FeatureFileError, match="does not match its sha256"):
+        parts.read(writer.path, key="abc")
+
+
+def test_float16_storage_refuses_values_beyond_its_range_at_write_time(tmp_path):
+    writer = _part(tmp_path, "float16")
+    writer.add(np.array([1.0, 2.0, 3.0], np.float32), "a/fine.jpg")
+    with pytest.raises(parts.Float16RangeError, match=r"--dtype float16: a/big.jpg .*"
+                       r"--dtype float32"):
+        writer.add(np.array([1.0, 7e4, 3.0], np.float32), "a/big.jpg")
+    writer.abandon()
+    assert not writer.path.exists() and not writer.tmp.exists()
+
+
+def test_file_names_carry_a_digest_of_the_identity(tmp_path):
+    identity = {key: "x" for key in cache.IDENTITY_KEYS}
+    name = cache.file_name("../A/train", "vgg16", "avg", identity)
+    assert name.startswith("train-vgg16-avg-") and len(name) == len("train-vgg16-avg-") + 11
+    other = cache.file_name("../B/train", "vgg16", "avg", {**identity, "dataset_root": "B"})
+    assert other != name
+    assert cache.differences({**identity, "input_size": 64}, identity) == ["input_size 64 vs x"]
