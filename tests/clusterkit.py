@@ -21,21 +21,21 @@ class KillOnceAfterFirstBlock(WorkerPlugin):
         self.marker = str(marker)
 
     def setup(self, worker: Any) -> None:
-        from extract import store
+        from extract import parts
 
-        original = store.FeatureWriter.flush
+        original = parts.PartWriter._flush
         marker = self.marker
 
-        def flush(writer: store.FeatureWriter) -> None:
+        def flush(writer: parts.PartWriter) -> None:
             original(writer)
-            if writer.n_written == 0:
+            if writer.n_rows == 0:
                 return
             try:
                 fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 return
-            os.write(fd, f"{writer.path}\n{writer.n_written}\n".encode())
+            os.write(fd, f"{writer.path}\n{writer.n_rows}\n".encode())
             os.close(fd)
             os.kill(os.getpid(), signal.SIGKILL)
 
-        store.FeatureWriter.flush = flush
+        parts.PartWriter._flush = flush

@@ -1,6 +1,6 @@
 """`extract --cluster`: shards on a local Dask cluster of 2 worker processes give the
 file a single process writes, bit for bit, read back by plain h5py; a worker killed
-mid-shard costs nothing; missing parts are refused, not read as zeros."""
+mid-shard costs only that shard, which Dask runs again elsewhere."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from clusterkit import KillOnceAfterFirstBlock
 from distributed import Client, LocalCluster
 from imagefolders import make_folder
 
-from extract import assemble, store
+from extract import parts, store
 from extract.cli import main as extract_main
-from extract.distributor import plan_shards
+from extract.plan import shard_sizes
 
 SETTINGS = ["--backbone", "vgg16", "--weights", "random", "--image-size", "64",
             "--batch-size", "4", "--buffer-size", "3"]
@@ -68,40 +68,37 @@ def _same_rows(path: Path, reference: Path) -> None:
 
 def test_plan_cuts_between_batches_and_covers_every_image_once() -> None:
     for n, batch, shard in [(30, 4, 8), (1360, 32, 1024), (5, 32, 1024), (1000, 1, 7)]:
-        plan = plan_shards(n, batch, shard)
+        plan = shard_sizes(n, batch, shard)
         assert plan[0][0] == 0 and plan[-1][1] == n
         assert all(a < b for a, b in plan)
         assert all(b == c for (_, b), (c, _) in itertools.pairwise(plan))
         assert all(start % batch == 0 for start, _ in plan)
         assert len(plan) == min(-(-n // batch), -(-n // shard))
-    assert plan_shards(1360, 32, 1024) == [(0, 672), (672, 1360)]
+    assert shard_sizes(1360, 32, 1024) == [(0, 672), (672, 1360)]
 
 
 def test_cluster_file_is_bit_equal_and_plain_h5py_reads_it(folder, reference, cluster, tmp_path):
     out = tmp_path / "features" / "out.h5"
     output = _extract(folder, out, "--cluster", cluster, "--shard-size", "8")
-    assert "4 shard(s) of up to 8 images on 2 worker(s)" in output
-    assert f"extracted: {IMAGES} images written, 0 skipped" in output
-    parts = sorted(assemble.part_folder(out).glob("*.h5"))
-    assert [p.name for p in parts] == ["0000000000-0000000008.h5", "0000000008-0000000016.h5",
-                                       "0000000016-0000000024.h5", "0000000024-0000000030.h5"]
+    assert "shards run on 2 Dask worker(s)" in output
+    assert f"created: {IMAGES} rows, 0 skipped" in output
+    assert not parts.folder(out).exists()  # consolidated: the parts are gone
     _same_rows(out, reference)
     with h5py.File(out, "r") as f:
-        assert f["features"].is_virtual and f["paths"].is_virtual
+        assert not f["features"].is_virtual and not f["paths"].is_virtual
         assert f.attrs["complete"] and f.attrs["n_written"] == IMAGES
-        assert f.attrs["n_parts"] == 4
-        for key in store.SETTINGS_KEYS:
-            assert f.attrs[key] == store.read_attrs(reference)[key]
-    # The folder moves as a whole: part names are relative to the output.
-    moved = tmp_path / "elsewhere"
-    shutil.move(out.parent, moved)
-    assert np.array_equal(store.read_features(moved / "out.h5").X,
-                          store.read_features(reference).X)
-    assert "reusing" in _extract(folder, moved / "out.h5", "--cluster", cluster,
-                                 "--shard-size", "8")
+        want = store.read_attrs(reference)
+        for key in ("backbone", "weights", "pooling", "input_size", "dtype", "identity",
+                    "dataset_fingerprint", "row_order"):
+            assert f.attrs[key] == want[key]
+    # The file is self-contained: it moves alone.
+    moved = tmp_path / "elsewhere.h5"
+    shutil.move(out, moved)
+    assert np.array_equal(store.read_features(moved).X, store.read_features(reference).X)
+    assert "reusing" in _extract(folder, moved, "--cluster", cluster, "--shard-size", "8")
 
 
-def test_killed_worker_mid_shard_is_retried_and_resumes(folder, reference, tmp_path):
+def test_killed_worker_mid_shard_is_run_again_elsewhere(folder, reference, tmp_path):
     marker = tmp_path / "killed"
     out = tmp_path / "out.h5"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -110,12 +107,12 @@ def test_killed_worker_mid_shard_is_retried_and_resumes(folder, reference, tmp_p
         output = _extract(folder, out, "--cluster", local.scheduler_address,
                           "--shard-size", "12")
     part, rows = marker.read_text().split()
-    assert assemble.part_folder(out) == Path(part).parent and int(rows) == 3
-    assert f"resumed: {IMAGES} images written, 0 skipped" in output
+    assert parts.folder(out) == Path(part).parent and int(rows) == 3
+    assert f"created: {IMAGES} rows, 0 skipped" in output
     _same_rows(out, reference)
 
 
-def test_unreadable_images_are_skipped_in_place_as_in_one_process(folder, tmp_path):
+def test_unreadable_images_are_skipped_as_in_one_process(folder, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(folder, root)
     (root / "class_1" / "img_002.jpg").write_bytes(b"not a jpeg")
@@ -123,26 +120,9 @@ def test_unreadable_images_are_skipped_in_place_as_in_one_process(folder, tmp_pa
     single, multi = tmp_path / "single.h5", tmp_path / "multi" / "out.h5"
     _extract(root, single)
     output = _extract(root, multi, "--cluster", "local:2", "--shard-size", "8")
-    assert "28 images written, 2 skipped" in output
-    assert store.read_skipped(multi) == ["class_1/img_002.jpg", "class_2/img_009.jpg"]
+    assert "28 rows, 2 skipped" in output
+    assert sorted(store.read_skipped(multi)) == ["class_1/img_002.jpg", "class_2/img_009.jpg"]
     _same_rows(multi, single)
-
-
-@pytest.mark.parametrize("damage", ["missing", "partial"])
-def test_a_lost_or_unfinished_part_is_refused_not_read_as_zeros(folder, cluster, tmp_path,
-                                                              damage):
-    out = tmp_path / "out.h5"
-    _extract(folder, out, "--cluster", cluster, "--shard-size", "16")
-    part = sorted(assemble.part_folder(out).glob("*.h5"))[1]
-    if damage == "missing":
-        part.unlink()
-    else:
-        with h5py.File(part, "r+") as f:
-            f.attrs["complete"] = False
-    with pytest.raises(store.FeatureFileError) as caught:
-        store.read_features(out)
-    message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"{out}: part file {part}")
 
 
 def test_cluster_options_fail_in_one_line(folder, tmp_path):
@@ -156,8 +136,6 @@ def test_cluster_options_fail_in_one_line(folder, tmp_path):
     assert unreachable.exit_code == 1
     assert unreachable.output.splitlines()[-1].startswith(
         "Error: --cluster tcp://127.0.0.1:9: cannot reach the Dask scheduler")
-    lonely = runner.invoke(extract_main, [*base, "--shard-size", "8"])
-    assert lonely.exit_code == 2 and "--shard-size needs --cluster" in lonely.output
     assert not (tmp_path / "o.h5").exists()
 
 
@@ -165,27 +143,33 @@ def test_shards_run_on_the_device_each_worker_picks(folder, reference, tmp_path)
     """Two logical CPU devices stand in for two GPUs: a shard placed on the second one
     gives the rows a single process gives."""
     part = tmp_path / "part.h5"
+    part = tmp_path / "part.h5"
     script = textwrap.dedent(f"""
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from pathlib import Path
-        from extract import distributor, runner
+        from extract import distributor, plan
         from extract.scan import scan
-        images = scan({str(folder)!r})
+        from extract.settings import RunOptions, Settings
+        the_plan = plan.plan(scan({str(folder)!r}))
         assert distributor.worker_device("CPU").endswith("CPU:0")  # rank 0 outside Dask
-        settings = runner.Settings("vgg16", "random", "flatten", 64)
-        job = distributor.ShardJob(distributor._shard_scan(images, 8, 16), settings,
-                                   Path({str(part)!r}), 4, 3, None, "data")
-        outcome = distributor.extract_shard(job, device="/device:CPU:1")
-        print(outcome.action, outcome.written)
+        shard = plan.shards(the_plan, list(range(8, 16)), identity="x", batch_size=4,
+                            shard_size=8)[0]
+        job = distributor.ShardJob(shard, Path({str(part)!r}),
+                                   Settings("vgg16", "random", "flatten", 64),
+                                   RunOptions(batch_size=4, buffer_size=3))
+        result = distributor.run_on_worker(job, device="/device:CPU:1")
+        print(result.rows, shard.key)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-2:] == ["extracted", "8"]
-    assert np.array_equal(store.read_features(part).X, store.read_features(reference).X[8:16])
+    rows, key = done.stdout.split()[-2:]
+    assert rows == "8"
+    features, _, _, _ = parts.read(part, key=key)
+    assert np.array_equal(features, store.read_features(reference).X[8:16])
 
 
 def test_ctrl_c_keeps_finished_shards_and_a_rerun_resumes(folder, reference, cluster, tmp_path):
@@ -194,22 +178,22 @@ def test_ctrl_c_keeps_finished_shards_and_a_rerun_resumes(folder, reference, clu
                "--output", str(out), "--cluster", cluster, "--shard-size", "4"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(assemble.part_folder(out).glob("*.h5")) and time.monotonic() < deadline:
+    while not list(parts.folder(out).glob("*.h5")) and time.monotonic() < deadline:
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("interrupted: ") and last.endswith(
-        f"images are safely in {assemble.part_folder(out)}/; run the same command again to "
+        f"finished shard(s) are kept in {parts.folder(out)}/; run the same command again to "
         "resume")
     assert not out.exists()
     output = _extract(folder, out, "--cluster", cluster, "--shard-size", "4")
-    assert f": {IMAGES} images written" in output
+    assert "resuming: " in output and f"resumed: {IMAGES} rows" in output
     _same_rows(out, reference)
 
 
-def test_classify_on_the_cluster_reads_the_virtual_file(folder, cluster, tmp_path):
+def test_classify_on_the_cluster_reads_the_file(folder, cluster, tmp_path):
     from classify.cli import main as classify_main
 
     out = tmp_path / "outputs" / "features" / "data-vgg16-flatten.h5"
