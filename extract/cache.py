@@ -98,7 +98,9 @@ def matches(entry: Entry, *, dataset: str | None = None, backbone: str | None = 
         root = str(a.get("dataset_root", ""))
         names = {str(a.get("dataset", "")), Path(root).name, root}
         wanted = {dataset.rstrip("/"), str(Path(dataset).expanduser().resolve())}
-        if not names & wanted:
+        # A file written before the cache recorded its dataset: <dataset>-<backbone>-...
+        legacy = "dataset" not in a and entry.path.name.startswith(f"{dataset.rstrip('/')}-")
+        if not (names & wanted or legacy):
             return False
     return ((backbone is None or a.get("backbone") == backbone)
             and (pooling is None or a.get("pooling") == pooling)

@@ -101,13 +101,17 @@ def test_features_and_dataset_together_is_a_usage_error(feature_file: Path, outp
     assert_one_line_error(result, "give either --features or --dataset/--backbone")
 
 
-def test_ambiguous_pooling_lists_the_candidates(feature_file: Path, outputs: Path) -> None:
-    write_feature_file(outputs / "features" / "toy-vgg16-max.h5")
-    assert_one_line_error(
-        run(outputs, "--dataset", "toy", "--backbone", "vgg16"),
-        "several files match toy-vgg16-*.h5 (toy-vgg16-avg.h5, toy-vgg16-max.h5); "
-        "choose with --pooling",
-    )
+def test_ambiguous_choice_lists_the_candidates(feature_file: Path, outputs: Path) -> None:
+    write_feature_file(outputs / "features" / "toy-vgg16-max.h5", attrs={"pooling": "max"})
+    result = run(outputs, "--dataset", "toy", "--backbone", "vgg16")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Error: 2 feature files match --dataset toy --backbone vgg16:"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:3]) == [
+        "toy-vgg16-avg.h5", "toy-vgg16-max.h5"]
+    assert "vgg16 max 224px imagenet float32, 120 rows" in result.output
+    assert lines[3] == ("narrow down with --pooling or --image-size, or name one with "
+                        "--features")
 
 
 def test_too_few_usable_classes(outputs: Path) -> None:

@@ -124,3 +124,22 @@ def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
     assert result.exit_code == 1
     assert "preprocessed by keras.applications.resnet.preprocess_input" in result.output
     assert "this install uses keras.applications.vgg16.preprocess_input" in result.output
+
+
+def test_features_are_rounded_to_the_dtype_the_model_was_trained_on(trained):
+    """A model trained on a --dtype float16 file sees float16-rounded features."""
+    import numpy as np
+
+    from classify.predict import feature_rows
+
+    root, _, _ = trained
+    images = sorted((root / "class_0").glob("*.png"))[:4]
+    extractor = {"backbone": "vgg16", "pooling": "avg", "input_size": int(SIZE),
+                 "preprocessing": backbones.preprocessing_name("vgg16"), "feature_dim": 512,
+                 "weights": "random"}
+    exact = np.stack([row for _, row in feature_rows(images, extractor, "random", 2)])
+    rounded = np.stack([row for _, row in feature_rows(
+        images, {**extractor, "dtype": "float16"}, "random", 2)])
+    assert rounded.dtype == np.float32
+    np.testing.assert_array_equal(rounded, exact.astype(np.float16).astype(np.float32))
+    assert not np.array_equal(rounded, exact)
