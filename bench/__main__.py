@@ -11,7 +11,7 @@ import time
 
 import click
 
-BENCHMARKS = ("storage", "classify_memory", "classify_search", "extraction", "growth",
+BENCHMARKS = ("storage", "cache", "classify_memory", "classify_search", "extraction", "growth",
               "cluster")
 
 

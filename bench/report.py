@@ -14,9 +14,11 @@ BENCH_DIR = Path("outputs") / "bench"
 
 def machine() -> dict[str, Any]:
     """What the figures were taken on."""
+    from extract.engines import cpu_model
+
     return {
         "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -43,7 +45,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def emit(name: str, figures: dict[str, Any], rows: list[dict[str, Any]], note: str = "") -> Path:
     """Print the table and write every figure, with the machine, as JSON."""
-    print(f"\n== {name} ==" + (f"  ({note})" if note else ""))
+    print(f"\n== {name} ==" + (f"  ({note})" if note else "")
+          + f"\n   on {machine()['processor']}, {os.cpu_count()} cores")
     print(table(rows))
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / f"{name}.json"

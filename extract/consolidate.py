@@ -112,6 +112,21 @@ class Reused:
     rows: dict[int, int]
 
 
+def reusable_rows(output: Path, the_plan: Plan) -> Reused:
+    """Rows of `output` whose image is unchanged (same relative path, size and mtime)."""
+    with h5py.File(output, "r") as f:
+        if "file_stats" not in f:
+            return Reused(output, {})
+        old_paths = store.text(f["paths"])
+        old_stats = [tuple(s) for s in f["file_stats"][()].tolist()]
+    where = {(p, s): row for row, (p, s) in enumerate(zip(old_paths, old_stats))}
+    rows = {}
+    for i, key in enumerate(zip(the_plan.paths, the_plan.stats)):
+        if key in where:
+            rows[i] = where[key]
+    return Reused(output, rows)
+
+
 @dataclass(frozen=True)
 class Consolidated:
     rows: int

@@ -42,9 +42,14 @@ def publish(tmp: Path, final: Path) -> None:
 def content_digest(features: np.ndarray, paths: list[str], skipped: list[str]) -> str:
     """What a part's `sha256` attribute vouches for: its rows, their images, its skips."""
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(features).tobytes())
+    digest.update(_bytes(features))
     digest.update("\0".join(paths).encode() + b"\1" + "\0".join(skipped).encode())
     return digest.hexdigest()
+
+
+def _bytes(array: np.ndarray) -> memoryview:
+    """The array's bytes without a copy (hashlib reads the buffer directly)."""
+    return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
 class Float16RangeError(store.FeatureFileError):
@@ -93,7 +98,7 @@ class PartWriter:
         block = np.stack(self._rows).astype(self.dtype, copy=False)
         self._features.resize(self.n_rows + len(block), axis=0)
         self._features[self.n_rows:] = block
-        self._digest.update(np.ascontiguousarray(block).tobytes())
+        self._digest.update(_bytes(block))
         self.n_rows += len(block)
         self._all_paths.extend(self._paths)
         self._rows, self._paths = [], []

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from extract import backbones, cache, parts, store
-from extract.consolidate import Reused, consolidate, remove_parts
+from extract.consolidate import consolidate, remove_parts, reusable_rows
 from extract.distributor import Distributor, Sequential, ShardJob
 from extract.plan import ROW_ORDER, Plan, Shard, plan, shards
 from extract.scan import Scan
@@ -135,21 +134,6 @@ def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str
             f"{output}: holds features of other settings ({'; '.join(differ)}); pick "
             "another --output, or pass --force to replace it")
     return attrs
-
-
-def reusable_rows(output: Path, the_plan: Plan) -> Reused:
-    """Rows of `output` whose image is unchanged (same relative path, size and mtime)."""
-    with h5py.File(output, "r") as f:
-        if "file_stats" not in f:
-            return Reused(output, {})
-        old_paths = store.text(f["paths"])
-        old_stats = [tuple(s) for s in f["file_stats"][()].tolist()]
-    where = {(p, s): row for row, (p, s) in enumerate(zip(old_paths, old_stats))}
-    rows = {}
-    for i, key in enumerate(zip(the_plan.paths, the_plan.stats)):
-        if key in where:
-            rows[i] = where[key]
-    return Reused(output, rows)
 
 
 def other_settings(output: Path, wanted: dict[str, Any]) -> list[str]:
