@@ -18,6 +18,7 @@ from typing import Any
 import click
 import numpy as np
 
+import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from classify.reports import BUNDLE_FORMAT_VERSION
 from extract.scan import find_images
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from extract import backbones, store
 from extract.assemble import part_folder
 from extract.scan import ScanError, scan
