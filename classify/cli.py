@@ -99,7 +99,28 @@ def _print_history(outputs: Path) -> None:
     click.echo(f"\nall runs side by side, with links to each report: {outputs / 'index.html'}")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EXAMPLES = """Examples:
+
+\b
+  classify --model logreg --grid C          # the newest feature file, C over 1e-4..1e3
+  classify --dataset flowers17 --backbone resnet50 --model xgb --grid max_depth=3,6
+  classify --history                        # every run so far; outputs/index.html compares them
+"""
+
+
+def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """An eager flag: print the models and their default grids, and stop."""
+    if value and not ctx.resilient_parsing:
+        from classify.models import describe_models
+
+        click.echo(describe_models())
+        ctx.exit()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+               epilog=EXAMPLES)
+@click.option("--list-models", is_flag=True, is_eager=True, expose_value=False,
+              callback=_list_models, help="List the models and their default grids, and exit.")
 @click.option(
     "--features",
     "features_file",

@@ -39,7 +39,27 @@ def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """Examples:
+
+\b
+  extract --dataset flowers17 --backbone efficientnet_lite0   # weights need no network
+  extract --dataset path/to/photos --backbone resnet50 --pooling avg
+  extract --list-backbones                                   # backbones and feature sizes
+"""
+
+
+def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """An eager flag: print the table and stop, before --dataset is required."""
+    if value and not ctx.resilient_parsing:
+        click.echo(backbones.describe_backbones())
+        ctx.exit()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
+@click.option("--list-backbones", is_flag=True, is_eager=True, expose_value=False,
+              callback=_list_backbones,
+              help="List the backbones with feature sizes and whether their weights download, "
+                   "and exit.")
 @click.option("--dataset", required=True, metavar="NAME_OR_PATH",
               help="A named dataset (caltech101, flowers17, animals; looked up in "
                    "datasets/NAME and downloaded when missing) or a folder with one "
