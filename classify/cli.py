@@ -96,7 +96,14 @@ def _print_history(outputs: Path) -> None:
         click.echo(f"{path}: no runs recorded yet")
         return
     click.echo(format_table(rows))
-    click.echo(f"\nall runs side by side, with links to each report: {outputs / 'index.html'}")
+    from classify.html_report import write_index
+
+    try:  # rewritten here too, for runs recorded before the page existed
+        page = write_index(outputs, RESULTS_FILE)
+    except OSError as exc:
+        _warn(f"warning: cannot write {outputs / 'index.html'}: {exc.strerror or exc}")
+        return
+    click.echo(f"\nall runs side by side, with links to each report: {page}")
 
 
 EXAMPLES = """Examples:

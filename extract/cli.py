@@ -157,7 +157,7 @@ def main(
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from None
     for path in outcome.skipped:
-        click.echo(f"skipped (unreadable): {path}", err=True)
+        click.echo(f"skipped (unreadable): {root / path}", err=True)
     click.echo(outcome.summary())
 
 
