@@ -217,9 +217,12 @@ def _matrix(names: Sequence[str], counts: np.ndarray) -> str:
     for i, name in enumerate(names):
         cells = []
         for j, count in enumerate(counts[i]):
+            if not count:  # most cells of a large matrix: kept small
+                cells.append("<td></td>")
+                continue
             shade = fractions[i, j]
             colour = "#fff" if shade > 0.5 else "#000"
-            text = str(count) if with_counts and count else ""
+            text = str(count) if with_counts else ""
             cells.append(
                 f'<td title="true {_e(name)}, predicted {_e(names[j])}: {count}" '
                 f'style="background:rgba(33,102,172,{shade:.3f});color:{colour}">{text}</td>'

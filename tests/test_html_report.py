@@ -65,7 +65,8 @@ def test_write_run_report_orders_mistakes_and_shows_placeholders(tmp_path: Path)
     assert "data:image/jpeg;base64," in figures[0]
     assert "image not found" in figures[1] and "image unreadable" in figures[2]
     assert "accuracy 0.5000" in text
-    assert text.count("<td title=\"true ") == 9  # 3 x 3 confusion cells
+    assert text.count('<th class="row">') == 3  # the confusion matrix: 3 rows,
+    assert text.count('<td title="true ') == 5  # and a cell for each of the 5 (true, pred) pairs
     assert "<style>" in text and "<link" not in text and "<script" not in text
 
 
@@ -121,7 +122,10 @@ def test_pages_render_in_headless_chromium(outputs: Path, tmp_path: Path) -> Non
     wrong = [i for i in json.loads((report / "metrics.json").read_text())["test_images"]
              if i["true"] != i["predicted"]]
     assert len(re.findall(r'<img src="data:image/jpeg;base64,', dom.stdout)) == len(wrong)
-    assert len(re.findall(r'<td title="true ', dom.stdout)) == 4 * 4
+    assert len(re.findall(r'<th class="row">', dom.stdout)) == 4
+    pairs = {(i["true"], i["predicted"]) for i in
+             json.loads((report / "metrics.json").read_text())["test_images"]}
+    assert len(re.findall(r'<td title="true ', dom.stdout)) == len(pairs)
 
     shot = tmp_path / "run.png"
     done = _chromium("--window-size=1280,2600", f"--screenshot={shot}", page.as_uri(),
