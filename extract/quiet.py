@@ -18,6 +18,7 @@ import atexit
 import io
 import os
 import re
+import signal
 import sys
 import time
 
@@ -80,6 +81,7 @@ def _install() -> None:
     pid = os.fork()
     if pid == 0:  # the filter: keep only the pipe and stderr, so no one waits on us
         try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
             os.close(write_end)
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, 0)

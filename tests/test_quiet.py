@@ -63,3 +63,17 @@ def test_unknown_native_lines_and_crashes_still_show(tmp_path: Path) -> None:
     shown = _run(sys.executable, "-c", script, cwd=tmp_path,
                  env={"OFFTHESHELF_NATIVE_LOGS": "1"})
     assert "oneDNN notice" in shown.stderr and "JPEG library" in shown.stderr
+
+
+def test_ctrl_c_to_the_process_group_leaves_the_filter_running(tmp_path: Path) -> None:
+    script = (
+        "import extract.quiet, os, signal, time\n"
+        "try:\n"
+        "    os.killpg(os.getpgrp(), signal.SIGINT)\n"
+        "    time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    os.write(2, b'native line after Ctrl-C\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False, start_new_session=True)
+    assert "native line after Ctrl-C" in done.stderr
