@@ -86,15 +86,15 @@ def write_run_report(
         f'<p class="headline">accuracy {evaluation.accuracy:.4f}</p>',
         (f"<p>{len(y_true)} test images, {int((y_true != y_pred).sum())} misclassified; "
         f"macro F1 {evaluation.macro_f1:.4f}</p>"),
-        "<h2>Settings and protocol</h2>",
+        '<h2 id="settings">Settings and protocol</h2>',
         _settings_table(settings),
-        "<h2>Per-class precision and recall</h2>",
+        '<h2 id="classes">Per-class precision and recall</h2>',
         _class_table(evaluation.table),
-        "<h2>Confusion matrix</h2>",
+        '<h2 id="confusion">Confusion matrix</h2>',
         ('<p class="muted">Rows: true class; columns: predicted class; shade: fraction of '
         "the true class.</p>"),
         _matrix([label_names[i] for i in evaluation.labels], evaluation.confusion),
-        "<h2>Misclassified test images</h2>",
+        '<h2 id="misclassified">Misclassified test images</h2>',
         _gallery(label_names, y_true, y_pred, confidence, test_paths, image_root),
     ]
     return _write_page(folder / PAGE, title, body)
@@ -265,6 +265,7 @@ def _thumbnail(root: Path | None, relative: str) -> str:
     path = Path(relative) if root is None else root / relative
     try:
         with Image.open(path) as image:
+            image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))  # JPEG: decode at reduced scale
             image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, format="JPEG", quality=85)
