@@ -38,6 +38,9 @@ table.matrix td { width: 22px; height: 22px; padding: 0; text-align: center; fon
 table.matrix th.col { writing-mode: vertical-rl; transform: rotate(180deg);
                       font-weight: normal; padding: 4px 2px; }
 table.matrix th.row { font-weight: normal; white-space: nowrap; }
+table.matrix.dense td { width: 9px; height: 9px; }
+table.matrix.dense th { font-size: 9px; padding: 0 2px; }
+.scroll { overflow: auto; max-height: 1400px; }
 .gallery { display: flex; flex-wrap: wrap; gap: 12px; }
 .gallery figure { margin: 0; width: 170px; font-size: 12px; }
 .gallery img, .placeholder { width: 160px; height: 160px; object-fit: contain;
@@ -212,7 +215,8 @@ def _matrix(names: Sequence[str], counts: np.ndarray) -> str:
     totals = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     with_counts = len(names) <= MATRIX_COUNTS_UP_TO
-    rows = ['<table class="matrix"><tr><th></th>'
+    dense = "" if with_counts else " dense"
+    rows = [f'<div class="scroll"><table class="matrix{dense}"><tr><th></th>'
             + "".join(f'<th class="col">{_e(n)}</th>' for n in names) + "</tr>"]
     for i, name in enumerate(names):
         cells = []
@@ -228,7 +232,7 @@ def _matrix(names: Sequence[str], counts: np.ndarray) -> str:
                 f'style="background:rgba(33,102,172,{shade:.3f});color:{colour}">{text}</td>'
             )
         rows.append(f'<tr><th class="row">{_e(name)}</th>{"".join(cells)}</tr>')
-    return "".join(rows) + "</table>"
+    return "".join(rows) + "</table></div>"
 
 
 def _gallery(
