@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 POOLINGS = ("flatten", "avg", "max")
+OFFLINE_BACKBONE = "efficientnet_lite0"  # its ImageNet weights install with pip
 
 
 class BackboneError(Exception):
@@ -76,7 +77,6 @@ BACKBONES: dict[str, BackboneSpec] = {
     ),
 }
 DEFAULT_BACKBONE = "vgg16"
-OFFLINE_BACKBONE = "efficientnet_lite0"  # its ImageNet weights install with pip
 RANDOM_SEED = 1234
 
 
@@ -90,6 +90,25 @@ def get_spec(name: str) -> BackboneSpec:
             f"unknown backbone {name!r}; {guess}choose one of: {', '.join(BACKBONES)} "
             "(extract --list-backbones)"
         ) from None
+
+
+def describe_backbones() -> str:
+    """The `extract --list-backbones` table: defaults, feature sizes and where weights come from."""
+    header = ("backbone", "input", "pooling", "features", "avg/max", "ImageNet weights")
+    rows = [header] + [
+        (name, f"{spec.input_size}px", spec.pooling, f"{spec.feature_dim():,}",
+         f"{spec.channels:,}",
+         "download once (Keras, cached in ~/.keras/models)" if spec.downloads_weights
+         else "no download (pip package, installed)")
+        for name, spec in BACKBONES.items()
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + (
+        "\n\nfeatures: per image at the default input size and pooling; avg/max: with "
+        "--pooling avg or max at any size.\n--weights random needs no download for any backbone."
+    )
 
 
 def weights_identity(weights: str) -> str:
@@ -198,21 +217,3 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     features = pool(name=f"{pooling}_pool")(base.output)
     return keras.Model(base.input, features, name=f"{name}_{pooling}")
 
-
-def describe_backbones() -> str:
-    """The `extract --list-backbones` table: defaults, feature sizes and where weights come from."""
-    header = ("backbone", "input", "pooling", "features", "avg/max", "ImageNet weights")
-    rows = [header] + [
-        (name, f"{spec.input_size}px", spec.pooling, f"{spec.feature_dim():,}",
-         f"{spec.channels:,}",
-         "download once (Keras, cached in ~/.keras/models)" if spec.downloads_weights
-         else "no download (pip package, installed)")
-        for name, spec in BACKBONES.items()
-    ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + (
-        "\n\nfeatures: per image at the default input size and pooling; avg/max: with "
-        "--pooling avg or max at any size.\n--weights random needs no download for any backbone."
-    )

@@ -82,6 +82,27 @@ def unsupported_message(paths: list[Path], where: Path) -> str:
             f"were ignored; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
 
 
+def _layout_problem(root: Path, label_names: list[str]) -> str:
+    """Why fewer than two classes were found, from what the folder does hold."""
+    loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p.name) and supported(p)]
+    if not label_names and loose:
+        return (f"{len(loose)} images directly in {root}; put them in one sub-folder per "
+                f"class (e.g. {root / 'cat'}/, {root / 'dog'}/)")
+    if len(label_names) == 1:
+        single = root / label_names[0]
+        inner = [d.name for d in sorted(single.iterdir())
+                 if d.is_dir() and not _is_hidden(d.name) and find_images(d)]
+        if len(inner) >= 2:
+            return (f"{root}: found 1 class folder, {label_names[0]}/, which holds "
+                    f"{len(inner)} sub-folders of images ({', '.join(inner[:3])}"
+                    f"{', ...' if len(inner) > 3 else ''}); if those are the classes, "
+                    f"point --dataset at {single}")
+        return (f"{root}: found 1 class folder ({label_names[0]}/); need at least 2 "
+                "(one sub-folder of images per class)")
+    return (f"{root}: found no class folder with images; need at least 2 "
+            "(one sub-folder of images per class)")
+
+
 def find_images(folder: Path, unsupported: list[Path] | None = None) -> list[Path]:
     """Image files anywhere below `folder`, sorted, skipping hidden entries and link loops.
 
@@ -146,26 +167,8 @@ def scan(root: str | os.PathLike) -> Scan:
     if unsupported:
         warnings.warn(unsupported_message(unsupported, root), stacklevel=2)
     if len(label_names) < 2:
-        raise ScanError(_layout_problem(root, label_names))
+        raise ScanError(
+            _layout_problem(root, label_names)
+        )
     return Scan(root, paths, labels, label_names, fingerprint(root, paths))
 
-
-def _layout_problem(root: Path, label_names: list[str]) -> str:
-    """Why fewer than two classes were found, from what the folder does hold."""
-    loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p.name) and supported(p)]
-    if not label_names and loose:
-        return (f"{len(loose)} images directly in {root}; put them in one sub-folder per "
-                f"class (e.g. {root / 'cat'}/, {root / 'dog'}/)")
-    if len(label_names) == 1:
-        single = root / label_names[0]
-        inner = [d.name for d in sorted(single.iterdir())
-                 if d.is_dir() and not _is_hidden(d.name) and find_images(d)]
-        if len(inner) >= 2:
-            return (f"{root}: found 1 class folder, {label_names[0]}/, which holds "
-                    f"{len(inner)} sub-folders of images ({', '.join(inner[:3])}"
-                    f"{', ...' if len(inner) > 3 else ''}); if those are the classes, "
-                    f"point --dataset at {single}")
-        return (f"{root}: found 1 class folder ({label_names[0]}/); need at least 2 "
-                "(one sub-folder of images per class)")
-    return (f"{root}: found no class folder with images; need at least 2 "
-            "(one sub-folder of images per class)")
