@@ -216,4 +216,3 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     }[pooling]
     features = pool(name=f"{pooling}_pool")(base.output)
     return keras.Model(base.input, features, name=f"{name}_{pooling}")
-

@@ -171,4 +171,3 @@ def scan(root: str | os.PathLike) -> Scan:
             _layout_problem(root, label_names)
         )
     return Scan(root, paths, labels, label_names, fingerprint(root, paths))
-
