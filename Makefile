@@ -11,7 +11,7 @@ GRID ?= C
 EXTRACT_ARGS ?=
 CLASSIFY_ARGS ?=
 
-.PHONY: install demo extract classify test bench clean
+.PHONY: install demo extract classify test bench clean clean-outputs
 
 install: $(STAMP)
 
@@ -42,5 +42,14 @@ test: install
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
+# Removes what `make install` and the tools made; never datasets/ or outputs/.
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	@echo "make clean: removing $(VENV)/, *.egg-info, .pytest_cache, .ruff_cache, .hypothesis and __pycache__/"
+	@echo "            (datasets/ and outputs/ are kept; 'make clean-outputs' removes outputs/)"
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -path ./datasets -prune -o -path ./outputs -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Feature files, models, reports and results.csv: everything under outputs/ but its README.
+clean-outputs:
+	@echo "make clean-outputs: removing everything in outputs/ (features, models, reports, results.csv, index.html, bench); datasets/ is kept"
+	find outputs -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -97,9 +97,38 @@ def _print_history(outputs: Path) -> None:
         click.echo(f"{path}: no runs recorded yet")
         return
     click.echo(format_table(rows))
+    from classify.html_report import write_index
+
+    try:  # rewritten here too, for runs recorded before the page existed
+        page = write_index(outputs, RESULTS_FILE)
+    except OSError as exc:
+        _warn(f"warning: cannot write {outputs / 'index.html'}: {exc.strerror or exc}")
+        return
+    click.echo(f"\nall runs side by side, with links to each report: {page}")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EXAMPLES = """Examples:
+
+\b
+  classify --model logreg --grid C          # the newest feature file, C over 1e-4..1e3
+  classify --dataset flowers17 --backbone resnet50 --model xgb --grid max_depth=3,6
+  classify --history                        # every run so far; outputs/index.html compares them
+"""
+
+
+def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """An eager flag: print the models and their default grids, and stop."""
+    if value and not ctx.resilient_parsing:
+        from classify.models import describe_models
+
+        click.echo(describe_models())
+        ctx.exit()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+               epilog=EXAMPLES)
+@click.option("--list-models", is_flag=True, is_eager=True, expose_value=False,
+              callback=_list_models, help="List the models and their default grids, and exit.")
 @click.option(
     "--features",
     "features_file",
@@ -275,6 +304,8 @@ class Outcome:
     model_summary: str  # how the model was fitted
     searched: protocol_types.SearchResult
     tested: protocol_types.RefitResult
+    test_paths: tuple[str, ...] = ()  # the test images, relative to the dataset root
+    confidence: Any = None  # each test image's top probability (None: no probabilities)
 
 
 def _file_info(path: Path, attrs: dict[str, Any], rows: int, dims: int, classes: int
@@ -283,6 +314,7 @@ def _file_info(path: Path, attrs: dict[str, Any], rows: int, dims: int, classes:
 
     return {
         "path": str(path),
+        "dataset_root": attrs.get("dataset_root"),
         "dataset_fingerprint": attrs.get("dataset_fingerprint"),
         **{key: attrs.get(key) for key in reports.EXTRACTOR_KEYS},
         "rows": rows,
@@ -351,8 +383,12 @@ def _search_local(
     except OSError as exc:  # e.g. no room in TMPDIR for the shared training part
         raise click.ClickException(f"{exc.filename or 'classify'}: {exc.strerror or exc}"
                                    ) from None
+    from classify.html_report import top_probability
+
     return Outcome(file_info, split.label_names, split.y_test, len(split.train_rows),
-                   len(split.test_rows), split.dropped, spec.summary, searched, tested)
+                   len(split.test_rows), split.dropped, spec.summary, searched, tested,
+                   tuple(features.paths[i] for i in split.test_rows),
+                   top_probability(tested.estimator, split.X_test))
 
 
 def _search_cluster(
@@ -401,7 +437,7 @@ def _search_cluster(
                            len(header.label_names))
     return Outcome(file_info, labels.label_names, labels.y_test, len(labels.train_rows),
                    len(labels.test_rows), labels.dropped, cluster.MODELS[spec.name], searched,
-                   tested)
+                   tested, tuple(header.paths[i] for i in labels.test_rows))
 
 
 def _report_and_save(
@@ -439,6 +475,10 @@ def _report_and_save(
         "per_class": evaluation.per_class(),
         "confusion_labels": [outcome.label_names[i] for i in evaluation.labels],
         "confusion_matrix": evaluation.confusion,
+        "test_images": [
+            {"path": p, "true": outcome.label_names[t], "predicted": outcome.label_names[q]}
+            for p, t, q in zip(outcome.test_paths, outcome.y_test, tested.y_pred)
+        ],
         "warnings": tested.warnings,
         "timings": timings,  # "save" joins before metrics.json is written
         "report_dir": str(outputs / "reports" / name),
@@ -465,6 +505,7 @@ def _report_and_save(
             _save(metrics, text, evaluation, outcome.label_names, bundle)
         reports.write_json(Path(metrics["report_dir"]) / "metrics.json", metrics)
         append_row(outputs / RESULTS_FILE, _ledger_row(metrics))
+        page = _write_html(metrics, outcome, outputs)
     except OSError as exc:
         raise click.ClickException(
             f"{exc.filename or outputs}: {exc.strerror or exc}"
@@ -473,6 +514,27 @@ def _report_and_save(
         f"saved       {metrics['report_dir']}/ and {metrics['model_file']} "
         f"in {timings['save']:.2f} s"
     )
+    click.echo(f"report      {page}  (all runs: {outputs / 'index.html'})")
+
+
+def _write_html(metrics: dict[str, Any], outcome: Outcome, outputs: Path) -> Path:
+    """The run's HTML page and outputs/index.html, from the values the run produced."""
+    from classify import html_report
+
+    root = metrics["features"]["dataset_root"]
+    page = html_report.write_run_report(
+        Path(metrics["report_dir"]),
+        title=f"{Path(metrics['features']['path']).stem} / {metrics['model']}",
+        settings={key: metrics[key] for key in (
+            "created", "features", "model", "model_summary", "scale", "cluster", "protocol",
+            "grid", "best_params", "cv_score", "timings")},
+        label_names=outcome.label_names, y_true=outcome.y_test,
+        y_pred=outcome.tested.y_pred, confidence=outcome.confidence,
+        test_paths=outcome.test_paths, image_root=Path(root) if root else None,
+        index_page=outputs / html_report.PAGE,
+    )  # fmt: skip
+    html_report.write_index(outputs, RESULTS_FILE)
+    return page
 
 
 def _save(

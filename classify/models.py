@@ -6,6 +6,7 @@ Estimator libraries are imported inside the builders, so listing models or parsi
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +127,24 @@ def get_model(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise ModelError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}") from None
+        close = difflib.get_close_matches(name.lower(), MODELS, n=2)
+        guess = f"did you mean {' or '.join(close)}? " if close else ""
+        raise ModelError(f"unknown model '{name}'; {guess}choose one of: {', '.join(MODELS)} "
+                         "(classify --list-models)") from None
+
+
+def describe_models() -> str:
+    """The `classify --list-models` table: each model and what `--grid NAME` searches."""
+    lines = []
+    for spec in MODELS.values():
+        lines.append(f"{spec.name:<8}{spec.summary}")
+        lines += [f"{'':<8}  --grid {param}: "
+                  + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+                  for param, values in spec.default_grid.items()]
+    return "\n".join(lines) + (
+        "\n\nAll are installed with offtheshelf; none needs a download. Any other parameter "
+        "of the estimator can be searched with --grid NAME=V1,V2."
+    )
 
 
 def parse_value(text: str) -> Any:

@@ -18,8 +18,9 @@ from typing import Any
 import click
 import numpy as np
 
+import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from classify.reports import BUNDLE_FORMAT_VERSION
-from extract.scan import find_images
+from extract.scan import find_images, skip_reason
 
 CONFIDENCE = ((0.9, "pretty sure"), (0.6, "somewhat sure"), (0.0, "unsure"))
 
@@ -196,7 +197,16 @@ def true_labels(
     return labels if set(labels) <= set(label_names) else None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """Examples:
+
+\b
+  predict --model outputs/models/NAME.joblib photo.jpg
+  predict --model outputs/models/NAME.joblib holiday_photos/ --top 1 --output labels.csv
+  predict --model outputs/models/NAME.joblib test_folder/   # class sub-folders: a report too
+"""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.option(
     "--model",
     "model_path",
@@ -276,7 +286,7 @@ def main(
         tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
         click.echo(f"{p.path}: {shown}{tail}")
     for path in unreadable:
-        click.echo(f"skipped (unreadable): {path}", err=True)
+        click.echo(f"skipped ({skip_reason(path)}): {path}", err=True)
     click.echo(f"{len(predictions)} images labelled, {len(unreadable)} skipped")
     if output:
         try:

@@ -6,6 +6,7 @@ backbones without importing TensorFlow; `build` imports Keras when it is called.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import importlib
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 POOLINGS = ("flatten", "avg", "max")
+OFFLINE_BACKBONE = "efficientnet_lite0"  # its ImageNet weights install with pip
 
 
 class BackboneError(Exception):
@@ -32,35 +34,51 @@ class BackboneSpec:
     preprocess: str
     input_size: int
     pooling: str
+    channels: int  # of the last feature map: the feature size with avg or max pooling
     # Keras' EfficientNets scale the normalised input once more only when built with
     # weights="imagenet"; a weights file made from such a model needs the same scaling.
     imagenet_stem: bool = False
 
+    @property
+    def downloads_weights(self) -> bool:
+        """Keras fetches its applications' ImageNet weights on first use; ours ship in a package."""
+        return self.constructor.startswith("keras.applications.")
 
-def _keras_app(module: str, constructor: str, input_size: int, pooling: str) -> BackboneSpec:
+    def feature_dim(self, pooling: str | None = None, input_size: int | None = None) -> int:
+        """Features per image; flatten keeps the whole (input_size / 32)^2 feature map (the
+        stride-32 backbones; a guide for the valid-padding Inception and Xception)."""
+        if (pooling or self.pooling) != "flatten":
+            return self.channels
+        return self.channels * ((input_size or self.input_size) // 32) ** 2
+
+
+def _keras_app(module: str, constructor: str, input_size: int, pooling: str, channels: int
+               ) -> BackboneSpec:
     base = f"keras.applications.{module}"
-    return BackboneSpec(f"{base}:{constructor}", f"{base}:preprocess_input", input_size, pooling)
+    return BackboneSpec(f"{base}:{constructor}", f"{base}:preprocess_input", input_size, pooling,
+                        channels)
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten"),
-    "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten"),
-    "resnet50": _keras_app("resnet", "ResNet50", 224, "avg"),
-    "resnet101": _keras_app("resnet", "ResNet101", 224, "avg"),
-    "resnet152": _keras_app("resnet", "ResNet152", 224, "avg"),
-    "resnet50v2": _keras_app("resnet_v2", "ResNet50V2", 224, "avg"),
-    "inceptionv3": _keras_app("inception_v3", "InceptionV3", 299, "avg"),
-    "xception": _keras_app("xception", "Xception", 299, "avg"),
-    "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg"),
-    "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg"),
+    "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten", 512),
+    "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten", 512),
+    "resnet50": _keras_app("resnet", "ResNet50", 224, "avg", 2048),
+    "resnet101": _keras_app("resnet", "ResNet101", 224, "avg", 2048),
+    "resnet152": _keras_app("resnet", "ResNet152", 224, "avg", 2048),
+    "resnet50v2": _keras_app("resnet_v2", "ResNet50V2", 224, "avg", 2048),
+    "inceptionv3": _keras_app("inception_v3", "InceptionV3", 299, "avg", 2048),
+    "xception": _keras_app("xception", "Xception", 299, "avg", 2048),
+    "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg", 1280),
+    "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg", 1024),
     "efficientnetb0": BackboneSpec("keras.applications.efficientnet:EfficientNetB0",
                                    "keras.applications.efficientnet:preprocess_input", 224,
-                                   "avg", imagenet_stem=True),
+                                   "avg", 1280, imagenet_stem=True),
     "efficientnet_lite0": BackboneSpec(
         "extract.efficientnet_lite:EfficientNetLite0",
         "extract.efficientnet_lite:preprocess_input",
         224,
         "avg",
+        1280,
     ),
 }
 DEFAULT_BACKBONE = "vgg16"
@@ -75,9 +93,31 @@ def get_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
+        close = difflib.get_close_matches(name.lower(), BACKBONES, n=2)
+        guess = f"did you mean {' or '.join(close)}? " if close else ""
         raise BackboneError(
-            f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}"
+            f"unknown backbone {name!r}; {guess}choose one of: {', '.join(BACKBONES)} "
+            "(extract --list-backbones)"
         ) from None
+
+
+def describe_backbones() -> str:
+    """The `extract --list-backbones` table: defaults, feature sizes and where weights come from."""
+    header = ("backbone", "input", "pooling", "features", "avg/max", "ImageNet weights")
+    rows = [header] + [
+        (name, f"{spec.input_size}px", spec.pooling, f"{spec.feature_dim():,}",
+         f"{spec.channels:,}",
+         "download once (Keras, cached in ~/.keras/models)" if spec.downloads_weights
+         else "no download (pip package, installed)")
+        for name, spec in BACKBONES.items()
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + (
+        "\n\nfeatures: per image at the default input size and pooling; avg/max: with "
+        "--pooling avg or max at any size.\n--weights random needs no download for any backbone."
+    )
 
 
 def weights_identity(weights: str) -> str:
@@ -164,7 +204,8 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
         detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         if weights == "imagenet" and ("fetch failure" in detail or "hash" in detail):
             raise BackboneError(
-                f"could not obtain ImageNet weights for {name} ({detail}); use "
+                f"could not obtain ImageNet weights for {name} ({detail}); without network "
+                f"use --backbone {OFFLINE_BACKBONE} (ImageNet weights from a pip package), "
                 "--weights random for a random baseline or --weights PATH for a local "
                 "weights file (or put Keras' own weights file in ~/.keras/models/)"
             ) from None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from extract import backbones, cache, parts, store
 from extract.scan import ScanError, scan
 from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings
@@ -48,9 +49,29 @@ def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     ctx.exit()
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """Examples:
+
+\b
+  extract --dataset flowers17 --backbone efficientnet_lite0   # weights need no network
+  extract --dataset path/to/photos --backbone resnet50 --pooling avg
+  extract --list-backbones                                   # backbones and feature sizes
+"""
+
+
+def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """An eager flag: print the table and stop, before --dataset is required."""
+    if value and not ctx.resilient_parsing:
+        click.echo(backbones.describe_backbones())
+        ctx.exit()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.option("--list", "list_cache", is_flag=True, expose_value=False, is_eager=True,
               callback=_list, help="List the feature files in outputs/features/ and exit.")
+@click.option("--list-backbones", is_flag=True, is_eager=True, expose_value=False,
+              callback=_list_backbones,
+              help="List the backbones with feature sizes and whether their weights download, "
+                   "and exit.")
 @click.option("--dataset", required=True, metavar="NAME_OR_PATH",
               help="A named dataset (caltech101, flowers17, animals; looked up in "
                    "datasets/NAME and downloaded when missing) or a folder with one "
@@ -160,7 +181,7 @@ def main(
         raise click.ClickException(
             f"{exc.filename or planned_output}: {exc.strerror or exc}") from None
     for path in outcome.skipped:
-        click.echo(f"skipped (unreadable): {path}", err=True)
+        click.echo(f"skipped (unreadable): {root / path}", err=True)
     click.echo(outcome.summary())
 
 

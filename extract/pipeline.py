@@ -20,13 +20,29 @@ PREFETCH_BATCHES = 2  # one batch ready while the model works on the current one
 import numpy as np
 import tensorflow as tf
 
+from extract.pil_decode import decode_rgb
+from extract.scan import PIL_EXTENSIONS
+
+PIL_PATTERN = r".*\.(" + "|".join(sorted(e.lstrip(".") for e in PIL_EXTENSIONS)) + ")"
+
+
+def _decode_pil(data: tf.Tensor) -> tf.Tensor:
+    image = tf.numpy_function(decode_rgb, [data], tf.uint8, stateful=False)
+    image.set_shape([None, None, 3])
+    return image
+
 
 def _decode(size: int) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     def decode(index: tf.Tensor, path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         data = tf.io.read_file(path)
         # channels=3 turns grayscale, palette, CMYK and RGBA into RGB; a GIF gives its
         # first frame. EXIF orientation is not applied (pixels are used as stored).
-        image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+        image = tf.cond(
+            tf.strings.regex_full_match(tf.strings.lower(path), PIL_PATTERN),
+            lambda: _decode_pil(data),
+            lambda: tf.io.decode_image(data, channels=3, expand_animations=False,
+                                       dtype=tf.uint8),
+        )
         image = tf.image.resize(image, (size, size), method="bilinear")
         return index, image
 

@@ -13,7 +13,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
+# TensorFlow decodes these itself; TIFF goes through PIL (extract.pipeline).
+TF_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
+PIL_EXTENSIONS = frozenset({".tif", ".tiff"})
+IMAGE_EXTENSIONS = TF_EXTENSIONS | PIL_EXTENSIONS
+# Image formats found in photo folders that neither decodes: counted and named, not read.
+UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({
+    ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".svg", ".psd", ".ico", ".tga",
+    ".ppm", ".pgm", ".pbm", ".raw", ".cr2", ".nef", ".arw", ".dng", ".orf", ".rw2",
+})  # fmt: skip
 
 
 class ScanError(Exception):
@@ -54,8 +62,52 @@ def _utf8(path: Path) -> bool:
     return True
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Image files anywhere below `folder`, sorted, skipping hidden entries and link loops."""
+def supported(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def skip_reason(path: str | os.PathLike) -> str:
+    """Why a file named for reading was skipped: its format, or its content."""
+    if supported(path):
+        return "unreadable"
+    return f"unsupported format; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}"
+
+
+def unsupported_message(paths: list[Path], where: Path) -> str:
+    """'3 image files in X are in formats not read (.heic: 2, .svg: 1); supported: ...'."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        counts[path.suffix.lower()] = counts.get(path.suffix.lower(), 0) + 1
+    found = ", ".join(f"{ext}: {n}" for ext, n in sorted(counts.items()))
+    return (f"{len(paths)} image file(s) in {where} are in formats not read ({found}) and "
+            f"were ignored; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+
+
+def _layout_problem(root: Path, label_names: list[str]) -> str:
+    """Why fewer than two classes were found, from what the folder does hold."""
+    loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p.name) and supported(p)]
+    if not label_names and loose:
+        return (f"{len(loose)} images directly in {root}; put them in one sub-folder per "
+                f"class (e.g. {root / 'cat'}/, {root / 'dog'}/)")
+    if len(label_names) == 1:
+        single = root / label_names[0]
+        inner = [d.name for d in sorted(single.iterdir())
+                 if d.is_dir() and not _is_hidden(d.name) and find_images(d)]
+        if len(inner) >= 2:
+            return (f"{root}: found 1 class folder, {label_names[0]}/, which holds "
+                    f"{len(inner)} sub-folders of images ({', '.join(inner[:3])}"
+                    f"{', ...' if len(inner) > 3 else ''}); if those are the classes, "
+                    f"point --dataset at {single}")
+        return (f"{root}: found 1 class folder ({label_names[0]}/); need at least 2 "
+                "(one sub-folder of images per class)")
+    return (f"{root}: found no class folder with images; need at least 2 "
+            "(one sub-folder of images per class)")
+
+
+def find_images(folder: Path, unsupported: list[Path] | None = None) -> list[Path]:
+    """Image files anywhere below `folder`, sorted, skipping hidden entries and link loops.
+
+    Files of a known image format that cannot be read are appended to `unsupported`."""
     found: list[Path] = []
     seen_dirs: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -66,7 +118,12 @@ def find_images(folder: Path) -> list[Path]:
         seen_dirs.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
         for name in sorted(filenames):
-            if _is_hidden(name) or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+            if _is_hidden(name):
+                continue
+            if not supported(name):
+                if unsupported is not None and Path(name).suffix.lower() in (
+                        UNSUPPORTED_IMAGE_EXTENSIONS):
+                    unsupported.append(Path(dirpath) / name)
                 continue
             path = Path(dirpath) / name
             if path.is_file() and _utf8(path):
@@ -105,8 +162,9 @@ def scan(root: str | os.PathLike) -> Scan:
     paths: list[str] = []
     labels: list[int] = []
     label_names: list[str] = []
+    unsupported: list[Path] = []
     for class_dir in class_dirs:
-        images = find_images(class_dir)
+        images = find_images(class_dir, unsupported)
         if not images:
             warnings.warn(f"class folder {class_dir} holds no images; ignored", stacklevel=2)
             continue
@@ -115,10 +173,11 @@ def scan(root: str | os.PathLike) -> Scan:
         for image in images:
             paths.append(image.relative_to(root).as_posix())
             labels.append(label)
+    if unsupported:
+        warnings.warn(unsupported_message(unsupported, root), stacklevel=2)
     if len(label_names) < 2:
         raise ScanError(
-            f"{root}: found {len(label_names)} class folder(s) with images; "
-            "need at least 2 (one sub-folder of images per class)"
+            _layout_problem(root, label_names)
         )
     stats = file_stats(root, paths)
     return Scan(root, paths, labels, label_names, fingerprint(paths, stats), stats)

@@ -75,7 +75,7 @@ def test_missing_dataset(feature_file: Path, outputs: Path) -> None:
 def test_unknown_model_lists_the_models(feature_file: Path, outputs: Path) -> None:
     assert_one_line_error(
         run(outputs, "--model", "svc"),
-        "unknown model 'svc'; choose one of: logreg, rf, xgb, svm, knn",
+        "unknown model 'svc'; did you mean svm? choose one of: logreg, rf, xgb, svm, knn",
     )
 
 
@@ -291,7 +291,8 @@ def test_history_lists_runs_best_first(feature_file: Path, outputs: Path) -> Non
         assert run(outputs, "--features", str(path), *FAST).exit_code == 0
     result = run(outputs, "--history")
     assert result.exit_code == 0, result.output
-    header, rule, first, second = result.output.splitlines()
+    header, rule, first, second, _, where = result.output.splitlines()
+    assert where.endswith(str(outputs / "index.html")) and (outputs / "index.html").is_file()
     assert header.split()[:4] == ["accuracy", "macro_f1", "model", "params"]
     assert set(rule) <= {"-", " "}
     assert "toy-vgg16-avg.h5" in first and "hard-vgg16-avg.h5" in second

@@ -75,7 +75,9 @@ def test_logreg_matches_the_local_path(tmp_path: Path, scheduler: str, overlappi
     # The same files as a local run, and a bundle that `predict` uses unchanged.
     outputs = tmp_path / "cluster"
     report = only(outputs / "reports")
-    assert {p.name for p in report.iterdir()} == {"report.txt", "metrics.json", "confusion.png"}
+    assert {p.name for p in report.iterdir()} == {"report.txt", "metrics.json", "confusion.png",
+                                                  "index.html"}
+    assert [i["path"] for i in remote["test_images"]] == [i["path"] for i in local["test_images"]]
     assert "cluster     " in (report / "report.txt").read_text()
     with (outputs / "results.csv").open() as f:
         (row,) = list(csv.DictReader(f))

@@ -95,7 +95,8 @@ def test_parameter_given_twice_is_refused() -> None:
 
 def test_unknown_model_lists_the_registry() -> None:
     with pytest.raises(
-        ModelError, match="unknown model 'svc'; choose one of: logreg, rf, xgb, svm, knn"
+        ModelError,
+        match=r"unknown model 'svc'; did you mean svm\? choose one of: logreg, rf, xgb, svm, knn",
     ):
         get_model("svc")
 

@@ -72,7 +72,7 @@ def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "created: 9 rows, 3 skipped" in result.output
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
-        assert "skipped (unreadable): class_" in result.output and name in result.output
+        assert f"skipped (unreadable): {root}/class_" in result.output and name in result.output
     got = store.read_features(tmp_path / "f.h5")
     assert sorted(os.path.basename(p) for p in got.skipped) == [
         "empty.jpg", "text.jpg", "truncated.jpg"]

@@ -71,7 +71,7 @@ def test_a_part_is_published_whole_and_checked_by_its_digest(tmp_path):
     writer.skip("a/bad.jpg")
     assert not writer.path.exists()  # only the .tmp until the shard is done
     writer.finish()
-    features, paths, skipped, attrs = parts.read(writer.path, key="abc")
+    features, paths, skipped, _ = parts.read(writer.path, key="abc")
     np.testing.assert_array_equal(features, rows)
     assert paths == [f"a/{i}.jpg" for i in range(5)] and skipped == ["a/bad.jpg"]
     assert not parts.is_complete(writer.path, key="another shard")
