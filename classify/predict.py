@@ -225,19 +225,22 @@ def main(
     """
     from tqdm import tqdm
 
+    from classify.fusion import FusionError, concatenated_batches
     from extract.backbones import BackboneError
 
     try:
         bundle = load_bundle(model_path)
         images = collect_images(paths)
-        extractor = bundle["extractor"]
-        weights = check_weights(extractor, weights)
+        # A fused model lists several extractors; their features join in that order.
+        extractors = bundle.get("extractors", [bundle["extractor"]])
+        streams = [feature_stream(images, extractor, check_weights(extractor, weights),
+                                  batch_size) for extractor in extractors]
         label_names = list(bundle["label_names"])
         predictions: list[Prediction] = []
         unreadable: list[Path] = []
         expected = 0
         with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True) as bar:
-            for indices, features in feature_stream(images, extractor, weights, batch_size):
+            for indices, features in concatenated_batches(streams):
                 indices = indices.tolist()
                 read = set(indices)  # indices the reader dropped were unreadable
                 unreadable += [images[i] for i in range(expected, indices[-1]) if i not in read]
@@ -249,7 +252,7 @@ def main(
                 bar.update(expected - bar.n)
             unreadable += images[expected:]
             bar.update(len(images) - bar.n)
-    except (PredictError, BackboneError) as exc:
+    except (PredictError, BackboneError, FusionError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or model_path}: {exc.strerror or exc}"
