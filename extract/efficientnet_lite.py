@@ -21,6 +21,7 @@ exactly. Drop-connect is left out: this port is for inference.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import math
@@ -164,31 +165,10 @@ def efficientnet_lite(
     return model
 
 
-def EfficientNetLite0(
-    include_top: bool = True,
-    weights: str | None = "imagenet",
-    input_shape: tuple[int, int, int] | None = None,
-) -> keras.Model:
-    """EfficientNet-Lite0 (224 px, 4.7 M parameters); see efficientnet_lite."""
-    return efficientnet_lite(VARIANTS["efficientnet_lite0"], include_top, weights, input_shape)
-
-
-def EfficientNetLite1(
-    include_top: bool = True,
-    weights: str | None = "imagenet",
-    input_shape: tuple[int, int, int] | None = None,
-) -> keras.Model:
-    """EfficientNet-Lite1 (240 px, 5.4 M parameters); see efficientnet_lite."""
-    return efficientnet_lite(VARIANTS["efficientnet_lite1"], include_top, weights, input_shape)
-
-
-def EfficientNetLite2(
-    include_top: bool = True,
-    weights: str | None = "imagenet",
-    input_shape: tuple[int, int, int] | None = None,
-) -> keras.Model:
-    """EfficientNet-Lite2 (260 px, 6.1 M parameters); see efficientnet_lite."""
-    return efficientnet_lite(VARIANTS["efficientnet_lite2"], include_top, weights, input_shape)
+# keras.applications-style constructors, one per variant (what the backbone table names).
+EfficientNetLite0 = functools.partial(efficientnet_lite, VARIANTS["efficientnet_lite0"])
+EfficientNetLite1 = functools.partial(efficientnet_lite, VARIANTS["efficientnet_lite1"])
+EfficientNetLite2 = functools.partial(efficientnet_lite, VARIANTS["efficientnet_lite2"])
 
 
 def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
