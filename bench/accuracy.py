@@ -61,11 +61,10 @@ def extract(dataset: Path, backbone: str, pooling: str, force: bool) -> dict[str
                "--pooling", pooling, "--output", str(path), *(["--force"] if force else [])]
     print(" ".join(command[1:]), flush=True)
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
-    summary = done.stdout.strip().splitlines()[-1]
-    print(summary, flush=True)
-    measured = re.search(r"([\d.]+) images/s", summary)
+    print(done.stdout.strip().splitlines()[-1], flush=True)
+    measured = re.findall(r"([\d.]+) images/s", done.stdout)  # the summary's; none if reused
     if measured:
-        rates[path.name] = {"img_s": float(measured.group(1)), "load": os.getloadavg()[0],
+        rates[path.name] = {"img_s": float(measured[-1]), "load": os.getloadavg()[0],
                             "mtime_ns": path.stat().st_mtime_ns}
         rates_path.write_text(json.dumps(rates, indent=2))
     known = rates.get(path.name)
