@@ -178,6 +178,8 @@ def test_fused_run_beats_each_file_and_is_recorded_as_fused(pair, outputs: Path)
     assert float(fused["accuracy"]) >= 0.95
     assert fused["backbone"] == "vgg16+resnet50" and fused["features"] == f"{a} + {b}"
     assert "fused: 2 files of the same images" in result.output
+    history = CliRunner().invoke(classify_main, ["--history", "--outputs", str(outputs)])
+    assert f"{a.name} + {b.name}" in history.output
     metrics = json.loads((Path(fused["report"]) / "metrics.json").read_text())
     assert metrics["features"]["fused"] and metrics["features"]["dims"] == 16
     (model,) = [m for m in (outputs / "models").glob("*.joblib") if "+" in m.name]
