@@ -55,36 +55,38 @@ def _warn(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _features_path(
+def _features_paths(
     outputs: Path,
-    features: Path | None,
+    features: tuple[Path, ...],
     dataset: str | None,
-    backbone: str | None,
-    pooling: str | None,
+    backbones: tuple[str, ...],
+    poolings: tuple[str, ...],
     image_size: int | None = None,
-) -> Path:
-    """The feature file the options name; the newest complete one when they name none."""
+) -> list[Path]:
+    """The feature files the options name, in order (several are fused: classify.fusion);
+    the newest complete one when they name none."""
     from classify.locate import LocateError, by_dataset, newest
 
-    if features is not None:
-        if dataset or backbone or pooling or image_size:
+    if features:
+        if dataset or backbones or poolings or image_size:
             raise click.UsageError("give either --features or --dataset/--backbone, not both")
-        return features
-    if dataset or backbone:
-        if not (dataset and backbone):
+        return list(features)
+    if dataset or backbones:
+        if not (dataset and backbones):
             raise click.UsageError("--dataset and --backbone go together")
-        try:
-            return by_dataset(outputs / "features", dataset, backbone, pooling, image_size)
+        try:  # every backbone with every pooling, in the order given
+            return [by_dataset(outputs / "features", dataset, backbone, pooling, image_size)
+                    for backbone in backbones for pooling in poolings or (None,)]
         except LocateError as exc:
             raise click.ClickException(str(exc)) from None
-    if pooling or image_size:
+    if poolings or image_size:
         raise click.UsageError("--pooling and --image-size need --dataset and --backbone")
     try:
         path = newest(outputs / "features")
     except LocateError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"using the newest complete feature file: {path}")
-    return path
+    return [path]
 
 
 def _print_history(outputs: Path) -> None:
@@ -131,20 +133,30 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
               callback=_list_models, help="List the models and their default grids, and exit.")
 @click.option(
     "--features",
-    "features_file",
+    "features_files",
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Feature file (.h5) written by extract. Default: the newest complete file in "
-    "OUTPUTS/features.",
+    help="Feature file (.h5) written by extract. Repeat to classify on the files' features "
+    "concatenated (fusion: the same images, rows matched by path). Default: the newest "
+    "complete file in OUTPUTS/features.",
 )
 @click.option(
     "--dataset",
     help="Dataset name (or folder); with --backbone finds its feature file in "
     "OUTPUTS/features, listing the candidates when several match.",
 )
-@click.option("--backbone", help="Backbone the features came from (with --dataset).")
+@click.option(
+    "--backbone",
+    "backbones",
+    multiple=True,
+    help="Backbone the features came from (with --dataset). Repeat to fuse several.",
+)
 @click.option(
     "--pooling",
-    help="Pooling of the features (with --dataset); may be omitted when one file matches.",
+    "poolings",
+    multiple=True,
+    help="Pooling of the features (with --dataset); may be omitted when one file matches. "
+    "Repeat to fuse several (--pooling avg --pooling max).",
 )
 @click.option(
     "--image-size",
@@ -226,10 +238,10 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
     help="Print every recorded run (OUTPUTS/results.csv), best accuracy first, and exit.",
 )
 def main(
-    features_file: Path | None,
+    features_files: tuple[Path, ...],
     dataset: str | None,
-    backbone: str | None,
-    pooling: str | None,
+    backbones: tuple[str, ...],
+    poolings: tuple[str, ...],
     image_size: int | None,
     spec: ModelSpec,
     grid_options: tuple[str, ...],
@@ -248,6 +260,13 @@ def main(
     sees only the training part; the best model is refitted on it and scored once on
     the test part. Results are printed, saved under OUTPUTS/reports/ and
     OUTPUTS/models/, and appended to OUTPUTS/results.csv (see --history).
+
+    \b
+    Fusion (features of the same images concatenated, in the order named):
+      classify --features a.h5 --features b.h5 --model logreg --grid C
+      classify --dataset flowers17 --backbone efficientnet_lite0 \\
+               --backbone efficientnet_lite2 --model logreg --grid C
+      classify --dataset flowers17 --backbone efficientnet_lite2 --pooling avg --pooling max
     """
     if history:
         _print_history(outputs)
@@ -260,8 +279,10 @@ def main(
         raise click.BadParameter(str(exc), param_hint="'--grid'") from None
     if cluster is not None:
         _check_cluster(cluster, spec, grid, scale)
-    path = _features_path(outputs, features_file, dataset, backbone, pooling, image_size)
-    _run(path, spec, grid, Protocol(scale, test_size, cv, seed, jobs, cluster), outputs)
+    paths = _features_paths(outputs, features_files, dataset, backbones, poolings, image_size)
+    if cluster is not None and len(paths) > 1:
+        raise click.UsageError("--cluster reads one feature file; fuse files without --cluster")
+    _run(paths, spec, grid, Protocol(scale, test_size, cv, seed, jobs, cluster), outputs)
 
 
 def _check_cluster(cluster: str, spec: ModelSpec, grid: dict[str, list[Any]], scale: bool
@@ -308,13 +329,17 @@ class Outcome:
     confidence: Any = None  # each test image's top probability (None: no probabilities)
 
 
-def _file_info(path: Path, attrs: dict[str, Any], rows: int, dims: int, classes: int
+def _file_info(paths: list[Path], attrs: dict[str, Any], rows: int, dims: int, classes: int
                ) -> dict[str, Any]:
-    from classify import reports
+    from classify import fusion, reports
 
     return {
-        "path": str(path),
+        "path": " + ".join(map(str, paths)),
         "dataset_root": attrs.get("dataset_root"),
+        "files": [str(path) for path in paths],
+        "fused": len(paths) > 1,
+        "extractors": [{key: extractor.get(key) for key in reports.EXTRACTOR_KEYS}
+                       for extractor in fusion.extractors(attrs)],
         "dataset_fingerprint": attrs.get("dataset_fingerprint"),
         **{key: attrs.get(key) for key in reports.EXTRACTOR_KEYS},
         "rows": rows,
@@ -333,38 +358,40 @@ def _announce_search(spec: ModelSpec, grid: dict[str, list[Any]], n_splits: int 
 
 
 def _run(
-    path: Path, spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol, outputs: Path
+    paths: list[Path], spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol,
+    outputs: Path,
 ) -> None:
     """One experiment: load and split, search, refit and test, then report and save."""
     timings: dict[str, float] = {}
     with ExitStack() as stack:  # the scratch folder lives until the model is saved
         if options.cluster is None:
-            outcome = _search_local(path, spec, grid, options, timings, stack)
+            outcome = _search_local(paths, spec, grid, options, timings, stack)
         else:
-            outcome = _search_cluster(path, spec, grid, options, timings)
-        _report_and_save(path, spec, grid, options, outputs, outcome, timings)
+            outcome = _search_cluster(paths[0], spec, grid, options, timings)
+        _report_and_save(paths, spec, grid, options, outputs, outcome, timings)
 
 
 def _search_local(
-    path: Path, spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol,
+    paths: list[Path], spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol,
     timings: dict[str, float], stack: ExitStack,
 ) -> Outcome:  # fmt: skip
     """Features in this process: the training part memory-mapped for the search workers."""
     from classify import protocol
-    from extract.store import FeatureFileError, read_features
+    from classify.fusion import read_fused
+    from extract.store import FeatureFileError
 
     try:
         with _timed(timings, "load"):
-            features = read_features(path)
+            features = read_fused(paths)
             # Holds the training part as a file the search workers map (TMPDIR decides
             # where: tmpfs is fastest, a disk keeps the pages reclaimable).
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="classify-")))
-            file_info = _file_info(path, features.attrs, *features.X.shape,
+            file_info = _file_info(paths, features.attrs, *features.X.shape,
                                    len(features.label_names))
             split = protocol.split_features(
                 features, options.test_size, options.seed, _warn, scratch
             )
-        click.echo(f"loaded {path} in {timings['load']:.2f} s")
+        click.echo(f"loaded {file_info['path']} in {timings['load']:.2f} s")
         n_splits = protocol.fold_count(split, options.cv, _warn) if grid else None
         _announce_search(spec, grid, n_splits)
         with _timed(timings, "search"):
@@ -433,7 +460,7 @@ def _search_cluster(
     except (KilledWorker, CancelledError) as exc:  # workers died or left mid-run
         raise click.ClickException(f"--cluster {options.cluster}: the run lost its workers "
                                    f"({type(exc).__name__}: {exc})") from None
-    file_info = _file_info(path, header.attrs, header.n_rows, header.feature_dim,
+    file_info = _file_info([path], header.attrs, header.n_rows, header.feature_dim,
                            len(header.label_names))
     return Outcome(file_info, labels.label_names, labels.y_test, len(labels.train_rows),
                    len(labels.test_rows), labels.dropped, cluster.MODELS[spec.name], searched,
@@ -441,7 +468,7 @@ def _search_cluster(
 
 
 def _report_and_save(
-    path: Path, spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol, outputs: Path,
+    paths: list[Path], spec: ModelSpec, grid: dict[str, list[Any]], options: Protocol, outputs: Path,
     outcome: Outcome, timings: dict[str, float],
 ) -> None:  # fmt: skip
     """Evaluate the test predictions, print the report, save it, the model and the ledger row."""
@@ -449,7 +476,7 @@ def _report_and_save(
 
     searched, tested, file_info = outcome.searched, outcome.tested, outcome.file_info
     evaluation = reports.evaluate(outcome.y_test, tested.y_pred, outcome.label_names)
-    name = reports.run_name(outputs, path.stem, spec.name)
+    name = reports.run_name(outputs, "+".join(p.stem for p in paths), spec.name)
     metrics: dict[str, Any] = {
         "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "features": file_info,
@@ -493,9 +520,10 @@ def _report_and_save(
         "label_names": outcome.label_names,
         "params": searched.best_params,
         "scale": options.scale,
-        "extractor": {key: file_info[key] for key in reports.EXTRACTOR_KEYS},
+        "extractor": file_info["extractors"][0],
+        "extractors": file_info["extractors"],  # predict concatenates them in this order
         "dataset_fingerprint": file_info["dataset_fingerprint"],
-        "features": str(path),
+        "features": file_info["path"],
         "metrics": {key: metrics[key] for key in ("accuracy", "macro_f1", "cv_score")},
         "created": metrics["created"],
         "versions": reports.library_versions(),
@@ -551,7 +579,7 @@ def _save(
     report_dir = Path(metrics["report_dir"])
     report_dir.mkdir(parents=True)
     (report_dir / "report.txt").write_text(text, encoding="utf-8")
-    stem = Path(metrics["features"]["path"]).stem
+    stem = "+".join(Path(file).stem for file in metrics["features"]["files"])
     title = f"{stem} / {metrics['model']}: accuracy {evaluation.accuracy:.4f}"
     reports.write_confusion(report_dir / "confusion.png", evaluation, label_names, title)
 

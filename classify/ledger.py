@@ -91,8 +91,8 @@ def _cell(column: str, value: str | None) -> str:
             return f"{float(value):.1f}"
         except ValueError:
             return value
-    if column == "features":
-        return Path(value).name
+    if column == "features":  # a fused run's files are joined by " + "
+        return " + ".join(Path(part).name for part in value.split(" + "))
     return value
 
 

