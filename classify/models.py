@@ -6,10 +6,11 @@ Estimator libraries are imported inside the builders, so listing models or parsi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from extract.backbones import did_you_mean
 
 DECADES_1E4_TO_1E3 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -127,8 +128,7 @@ def get_model(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        close = difflib.get_close_matches(name.lower(), MODELS, n=2)
-        guess = f"did you mean {' or '.join(close)}? " if close else ""
+        guess = did_you_mean(name, MODELS)
         raise ModelError(f"unknown model '{name}'; {guess}choose one of: {', '.join(MODELS)} "
                          "(classify --list-models)") from None
 

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import importlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,12 +93,17 @@ IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 RANDOM_SEED = 1234
 
 
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """'did you mean X or Y? ' for the closest of `choices` to a misspelt name, or ''."""
+    close = difflib.get_close_matches(name.lower(), list(choices), n=2)
+    return f"did you mean {' or '.join(close)}? " if close else ""
+
+
 def get_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
-        close = difflib.get_close_matches(name.lower(), BACKBONES, n=2)
-        guess = f"did you mean {' or '.join(close)}? " if close else ""
+        guess = did_you_mean(name, BACKBONES)
         raise BackboneError(
             f"unknown backbone {name!r}; {guess}choose one of: {', '.join(BACKBONES)} "
             "(extract --list-backbones)"
