@@ -11,6 +11,7 @@ import click
 
 from extract import backbones, store
 from extract.assemble import part_folder
+from extract.errors import os_error_line
 from extract.scan import ScanError, scan
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def main(
                    "run the same command again to resume", err=True)
         sys.exit(130)
     except OSError as exc:
-        raise click.ClickException(f"{exc.filename or output}: {exc.strerror or exc}") from None
+        raise click.ClickException(os_error_line(exc, output)) from None
     for path in outcome.skipped:
         click.echo(f"skipped (unreadable): {path}", err=True)
     click.echo(outcome.summary())
