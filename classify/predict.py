@@ -1,10 +1,11 @@
 """`predict`: label new images with a model saved by `classify`.
 
-The model bundle records the extractor its features came from (backbone, pooling,
-input size, preprocessing, weights identity). `predict` rebuilds that extractor through
-extract's own reader and mapper, so decoding and preprocessing are never implemented
-twice, and refuses when the weights it would load are not the ones used in training.
-TensorFlow is imported only once there are images to label.
+The model bundle (classify.bundles) records the extractor of each features file it was
+trained on (backbone, pooling, input size, preprocessing, weights identity). `predict`
+rebuilds every extractor through extract's own reader and mapper, so decoding and
+preprocessing are never implemented twice, concatenates their features in the
+bundle's order, and refuses when the weights it would load are not the ones used in
+training. TensorFlow is imported only once there are images to label.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import click
 import numpy as np
 
-from classify.reports import BUNDLE_FORMAT_VERSION
+from classify.bundles import BundleError, load_bundle
+from extract.errors import os_error_line
 from extract.scan import find_images
 
 CONFIDENCE = ((0.9, "pretty sure"), (0.6, "somewhat sure"), (0.0, "unsure"))
@@ -42,26 +44,6 @@ class Prediction:
         if self.kind != "probability":
             return "n/a"
         return next(word for bound, word in CONFIDENCE if self.scores[0] >= bound)
-
-
-def load_bundle(path: Path) -> dict[str, Any]:
-    """A model bundle written by `classify`, checked for what predict needs."""
-    import joblib
-
-    if not path.is_file():
-        raise PredictError(f"{path}: no such model file (classify writes them to outputs/models/)")
-    try:
-        bundle = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - joblib/pickle raise many types for a bad file
-        raise PredictError(f"{path}: not a model saved by classify ({exc})") from None
-    if not isinstance(bundle, dict) or "estimator" not in bundle or "extractor" not in bundle:
-        raise PredictError(f"{path}: not a model saved by classify")
-    if int(bundle.get("format_version", 0)) > BUNDLE_FORMAT_VERSION:
-        raise PredictError(
-            f"{path}: model format {bundle['format_version']} is newer than "
-            "this offtheshelf reads; upgrade offtheshelf"
-        )
-    return bundle
 
 
 def collect_images(paths: tuple[Path, ...]) -> list[Path]:
@@ -130,6 +112,26 @@ def feature_stream(
     )
 
 
+def all_features(
+    images: list[Path], extractors: list[dict[str, Any]], weights: list[str], batch_size: int,
+    bar: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, features) of the images every extractor could read, each extractor's
+    features concatenated in the bundle's order (the order the model was trained on)."""
+    parts: list[dict[int, np.ndarray]] = []
+    for extractor, weight in zip(extractors, weights):
+        rows: dict[int, np.ndarray] = {}
+        for indices, features in feature_stream(images, extractor, weight, batch_size):
+            rows.update(zip(indices.tolist(), features))
+            bar.update(len(indices))
+        parts.append(rows)
+    read = sorted(set.intersection(*(set(rows) for rows in parts)))
+    if not read:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    X = np.hstack([np.stack([rows[i] for i in read]) for rows in parts])
+    return np.asarray(read), X
+
+
 def top_k(
     estimator: Any, X: np.ndarray, label_names: list[str], k: int
 ) -> list[tuple[list[str], list[float], str]]:
@@ -182,7 +184,7 @@ def true_labels(
     "model_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="A model saved by classify (outputs/models/*.joblib).",
+    help="A model saved by classify (a folder in outputs/models/).",
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -204,6 +206,12 @@ def true_labels(
     "model was trained on such features; it must be the same file).",
 )
 @click.option(
+    "--trust",
+    is_flag=True,
+    help="Load an old pickled model (.joblib). Pickles run whatever code they hold: only "
+    "for files you made or whose maker you trust.",
+)
+@click.option(
     "--batch-size",
     default=32,
     show_default=True,
@@ -216,6 +224,7 @@ def main(
     top: int,
     output: Path | None,
     weights: str | None,
+    trust: bool,
     batch_size: int,
 ) -> None:
     """Label images (files or folders, searched recursively) with a trained classifier.
@@ -228,32 +237,27 @@ def main(
     from extract.backbones import BackboneError
 
     try:
-        bundle = load_bundle(model_path)
+        bundle = load_bundle(model_path, trust=trust, warn=lambda line: click.echo(line, err=True))
         images = collect_images(paths)
-        extractor = bundle["extractor"]
-        weights = check_weights(extractor, weights)
-        label_names = list(bundle["label_names"])
-        predictions: list[Prediction] = []
-        unreadable: list[Path] = []
-        expected = 0
-        with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True) as bar:
-            for indices, features in feature_stream(images, extractor, weights, batch_size):
-                indices = indices.tolist()
-                read = set(indices)  # indices the reader dropped were unreadable
-                unreadable += [images[i] for i in range(expected, indices[-1]) if i not in read]
-                expected = indices[-1] + 1
-                for i, (classes, scores, kind) in zip(
-                    indices, top_k(bundle["estimator"], features, label_names, top)
-                ):
-                    predictions.append(Prediction(str(images[i]), classes, scores, kind))
-                bar.update(expected - bar.n)
-            unreadable += images[expected:]
-            bar.update(len(images) - bar.n)
-    except (PredictError, BackboneError) as exc:
+        extractors = bundle.extractors
+        chosen = [check_weights(extractor, weights) for extractor in extractors]
+        label_names = list(bundle.label_names)
+        with tqdm(total=len(images) * len(extractors), unit="img", desc="predict",
+                  dynamic_ncols=True) as bar:
+            indices, features = all_features(images, extractors, chosen, batch_size, bar)
+            bar.update(bar.total - bar.n)
+    except (PredictError, BundleError, BackboneError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"{exc.filename or model_path}: {exc.strerror or exc}"
-                                   ) from None
+        raise click.ClickException(os_error_line(exc, model_path)) from None
+    predictions = [
+        Prediction(str(images[i]), classes, scores, kind)
+        for i, (classes, scores, kind) in zip(
+            indices.tolist(), top_k(bundle.estimator, features, label_names, top)
+            if len(indices) else [])
+    ]  # fmt: skip
+    read = set(indices.tolist())
+    unreadable = [image for i, image in enumerate(images) if i not in read]
     for p in predictions:
         shown = ", ".join(f"{c} {s:.3f}" for c, s in zip(p.classes, p.scores))
         tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
@@ -265,7 +269,7 @@ def main(
         try:
             write_csv(output, predictions, top)
         except OSError as exc:
-            raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
+            raise click.ClickException(os_error_line(exc, output)) from None
         click.echo(f"predictions written to {output}")
     truth = true_labels(paths, images, label_names)
     if truth is not None and predictions:

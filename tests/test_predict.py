@@ -1,6 +1,12 @@
 """predict: a model trained here labels images through the same extractor as extract."""
 
 import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 from click.testing import CliRunner
@@ -29,7 +35,7 @@ def trained(tmp_path_factory):
         "--features", str(features), "--model", "logreg", "--outputs", str(outputs),
         "--jobs", "1", "--cv", "2"])
     assert result.exit_code == 0, result.output
-    (model,) = (outputs / "models").glob("*.joblib")
+    (model,) = (outputs / "models").iterdir()
     return root, model, tmp
 
 
@@ -99,11 +105,10 @@ def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
     if case == "missing image":
         args, message = ("--model", model, tmp_path / "nope.jpg"), "nope.jpg: no such file"
     elif case == "missing model":
-        args, message = ("--model", tmp_path / "m.joblib", root), "m.joblib: no such model file"
+        args, message = ("--model", tmp_path / "m", root), "m: no such model"
     elif case == "not a model":
-        bogus = tmp_path / "bogus.joblib"
-        bogus.write_text("hello")
-        args, message = ("--model", bogus, root), "bogus.joblib: not a model saved by classify"
+        (tmp_path / "bogus").mkdir()
+        args, message = ("--model", tmp_path / "bogus", root), "bogus: no bundle.json; not a model"
     else:
         (tmp_path / "empty").mkdir()
         args, message = ("--model", model, tmp_path / "empty"), "no images found in"
@@ -112,15 +117,87 @@ def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
     assert message in result.output and "Traceback" not in result.output
 
 
-def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
-    import joblib
+def _copy_with_metadata(model, target, change):
+    """The bundle `model` copied to `target`, its bundle.json passed through `change`."""
+    shutil.copytree(model, target)
+    metadata = json.loads((target / "bundle.json").read_text())
+    change(metadata)
+    (target / "bundle.json").write_text(json.dumps(metadata))
+    return target
 
+
+def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
     root, model, _ = trained
-    bundle = joblib.load(model)
-    bundle["extractor"]["preprocessing"] = "keras.applications.resnet.preprocess_input"
-    altered = tmp_path / "altered.joblib"
-    joblib.dump(bundle, altered)
+
+    def change(metadata):
+        metadata["extractors"][0]["preprocessing"] = "keras.applications.resnet.preprocess_input"
+
+    altered = _copy_with_metadata(model, tmp_path / "altered", change)
     result = _predict("--model", altered, root)
     assert result.exit_code == 1
     assert "preprocessed by keras.applications.resnet.preprocess_input" in result.output
     assert "this install uses keras.applications.vgg16.preprocess_input" in result.output
+
+
+def test_a_bundle_holding_a_hostile_object_is_refused(trained, tmp_path):
+    """An estimator file whose objects would call os.system on load is never loaded."""
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    root, model, _ = trained
+    hostile = _copy_with_metadata(model, tmp_path / "hostile", lambda metadata: None)
+    estimator = sio.load(model / "estimator.skops")
+    sio.dump(Pipeline([("boom", FunctionTransformer(os.system)), ("model", estimator)]),
+             hostile / "estimator.skops")
+    result = _predict("--model", hostile, root)
+    assert result.exit_code == 1
+    assert "holds types classify never saves (posix.system)" in result.output
+    assert "refused" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_old_pickled_bundle_loads_only_with_trust(trained, tmp_path):
+    """Format-1 bundles (one joblib pickle) need --trust, and say what it means."""
+    import joblib
+    import skops.io as sio
+
+    root, model, _ = trained
+    metadata = json.loads((model / "bundle.json").read_text())
+    old = tmp_path / "old.joblib"
+    joblib.dump({"format_version": 1, "model": "logreg",
+                 "estimator": sio.load(model / "estimator.skops"),
+                 "label_names": metadata["label_names"],
+                 "extractor": metadata["extractors"][0]}, old)
+    refused = _predict("--model", old, root / "class_0")
+    assert refused.exit_code == 1
+    assert "an old pickled model" in refused.output and "pass --trust" in refused.output
+    trusted = _predict("--model", old, "--trust", root / "class_0")
+    assert trusted.exit_code == 0, trusted.output
+    assert "warning: loading" in trusted.output and "with pickle (--trust)" in trusted.output
+    assert "8 images labelled, 0 skipped" in trusted.output
+
+
+def test_several_extractors_are_concatenated_in_order(monkeypatch):
+    """A bundle of fused features rebuilds each extractor and joins their columns in the
+    bundle's order, keeping only images every extractor read."""
+    from classify import predict
+
+    def stream(images, extractor, weights, batch_size):
+        readable = [i for i in range(len(images)) if i not in extractor["unreadable"]]
+        for start in range(0, len(readable), batch_size):
+            batch = np.array(readable[start:start + batch_size])
+            yield batch, np.column_stack([batch * extractor["scale"]] * extractor["width"])
+
+    monkeypatch.setattr(predict, "feature_stream", stream)
+    images = [Path(f"{i}.jpg") for i in range(5)]
+    extractors = [{"scale": 1.0, "width": 2, "unreadable": {3}},
+                  {"scale": 10.0, "width": 1, "unreadable": set()}]
+
+    class Bar:
+        def update(self, n):
+            pass
+
+    indices, X = predict.all_features(images, extractors, ["random", "random"], 2, Bar())
+    assert indices.tolist() == [0, 1, 2, 4]
+    assert X.tolist() == [[i, i, 10.0 * i] for i in (0, 1, 2, 4)]
