@@ -24,7 +24,7 @@ import numpy as np
 from classify import cluster_logreg, protocol
 from classify.models import ModelSpec
 from classify.protocol import LabelSplit
-from classify.search.results import SCORE, choose, cv_results
+from classify.search.results import SCORE, choose, cv_results, one_image
 from extract.store import (
     FeatureFileError,
     FeatureHeader,
@@ -232,7 +232,7 @@ def search(
     seconds = (time.perf_counter() - started) / max(1, len(candidates) * n_splits)
     times = np.full((len(candidates), n_splits), seconds)
     results = cv_results(candidates, {SCORE: np.array(scores)}, times, np.zeros_like(times))
-    choice = choose(results, scoring, len(y_train))
+    choice = choose(results, scoring, one_image(folds))
     return ClusterSearch(results, dict(candidates[choice.index]),
                          float(results[f"mean_test_{SCORE}"][choice.index]), n_splits)
 

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 
-from classify.search.results import LOG_LOSS, SCORE, choose, cv_results, progress_bar
+from classify.search.results import (
+    LOG_LOSS,
+    SCORE,
+    choose,
+    cv_results,
+    one_image,
+    progress_bar,
+)
 
 
 def _fit_and_score(
@@ -93,7 +100,7 @@ class GridSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 fit_times[i, j], score_times[i, j] = fit_time, score_time
                 bar.update(1)
         self.cv_results_ = cv_results(candidates, tables, fit_times, score_times)
-        choice = choose(self.cv_results_, self.scoring, len(y))
+        choice = choose(self.cv_results_, self.scoring, one_image(folds))
         self.best_index_ = choice.index
         self.tie_break_ = choice.tie_break
         self.best_params_ = dict(candidates[choice.index])

@@ -26,7 +26,14 @@ from typing import Any, TypeVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 
-from classify.search.results import LOG_LOSS, SCORE, choose, cv_results, progress_bar
+from classify.search.results import (
+    LOG_LOSS,
+    SCORE,
+    choose,
+    cv_results,
+    one_image,
+    progress_bar,
+)
 from classify.search.rowspace import RowSpaceBasis
 
 T = TypeVar("T")
@@ -161,7 +168,7 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             np.array([[p.fit_seconds[C] for p in paths] for C in self.Cs]),
             np.array([[p.score_seconds[C] for p in paths] for C in self.Cs]),
         )  # fmt: skip
-        choice = choose(self.cv_results_, self.scoring, len(y))
+        choice = choose(self.cv_results_, self.scoring, one_image(folds))
         self.best_index_ = choice.index
         self.tie_break_ = choice.tie_break
         self.best_params_ = dict(candidates[choice.index])

@@ -62,17 +62,21 @@ class Choice:
     tie_break: str | None
 
 
-def choose(results: Mapping[str, Any], scoring: str, n_samples: int) -> Choice:
-    """The best mean score; among candidates within one validation image of it (every
-    training row is validated once, so one image moves the mean by about 1/n_samples),
-    the one with the best mean validation log-loss when there is one."""
+def one_image(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    """How far one validation image can move a mean over folds of an accuracy: one of
+    the smallest fold's images, 1 / (folds x its size)."""
+    return 1.0 / (len(folds) * min(len(test) for _, test in folds))
+
+
+def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice:
+    """The best mean score; among candidates within `tolerance` of it (one validation
+    image: `one_image`), the one with the best mean validation log-loss when there is one."""
     means = np.nan_to_num(np.asarray(results[f"mean_test_{SCORE}"]), nan=-np.inf)
     best = int(np.argmax(means))
     losses = results.get(f"mean_test_{LOG_LOSS}")
     if scoring == LOG_LOSS or losses is None:
         return Choice(best, None)
-    tolerance = 1.0 / n_samples
-    tied = np.flatnonzero(means >= means[best] - tolerance)
+    tied = np.flatnonzero(means >= means[best] - tolerance * (1 + 1e-9))
     if len(tied) < 2:
         return Choice(best, None)
     chosen = int(tied[np.argmax(np.nan_to_num(np.asarray(losses)[tied], nan=-np.inf))])
