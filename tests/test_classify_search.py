@@ -166,7 +166,9 @@ def test_the_progress_bar_counts_candidates_times_folds_on_a_terminal(monkeypatc
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr(results, "PROGRESS_DELAY_S", 0.0)
     GridSearch(KNeighborsClassifier(), {"n_neighbors": [1, 3]}, cv=_folds(), n_jobs=1).fit(X, y)
-    assert "search" in terminal.getvalue() and "6/6" in terminal.getvalue()
+    shown = terminal.getvalue()
+    assert "search:   0%|" in shown and "0/6 [00:00<?" in shown  # 2 candidates x 3 folds, ETA
+    assert shown.endswith("\r")  # cleared once done: the report follows
     hidden = io.StringIO()  # not a terminal: no bar
     monkeypatch.setattr(sys, "stderr", hidden)
     GridSearch(KNeighborsClassifier(), {"n_neighbors": [1, 3]}, cv=_folds(), n_jobs=1).fit(X, y)
