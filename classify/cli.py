@@ -13,7 +13,14 @@ from typing import Any
 import click
 
 from classify.ledger import LedgerError, format_table, read_rows
-from classify.models import MODELS, ModelError, ModelSpec, get_model, resolve_grid
+from classify.models import (
+    MODELS,
+    ModelError,
+    ModelSpec,
+    get_model,
+    model_parameters,
+    resolve_grid,
+)
 from extract.errors import os_error_line
 
 SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")  # classify.search's
@@ -211,7 +218,7 @@ def main(
     from extract.store import FeatureFileError
 
     try:
-        grid = resolve_grid(spec, grid_options, spec.build(0, 1).get_params(deep=False))
+        grid = resolve_grid(spec, grid_options, model_parameters(spec))
     except ModelError as exc:
         raise click.BadParameter(str(exc), param_hint="'--grid'") from None
     if cluster is not None:

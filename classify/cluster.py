@@ -24,7 +24,7 @@ import numpy as np
 from classify import cluster_logreg, protocol
 from classify.models import ModelSpec
 from classify.protocol import LabelSplit
-from classify.search.results import SCORE, choose, cv_results, one_image
+from classify.search.results import LOG_LOSS, SCORE, choose, cv_results, one_image
 from extract.store import (
     FeatureFileError,
     FeatureHeader,
@@ -205,6 +205,7 @@ def search(
 
     started = time.perf_counter()
     candidates = _candidates(spec, grid)
+    tables: dict[str, np.ndarray] = {}
     y_train = data.labels.y_train
     folds = list(protocol.folds(n_splits, seed).split(np.zeros(len(y_train)), y_train))
     if spec.name == "logreg":
@@ -215,6 +216,8 @@ def search(
             paths = list(pool.map(lambda f: cluster_logreg.fit_path(blocks, f[0], f[1], Cs),
                                   folds))
         scores = [[path[params["C"]].score for path in paths] for params in candidates]
+        tables[LOG_LOSS] = np.array([[-path[params["C"]].log_loss for path in paths]
+                                     for params in candidates])
         # The folds' mean solution of each C: where the refit on all rows starts.
         data.logreg_starts = {
             C: np.mean([path[C].theta for path in paths], axis=0) for C in paths[0]
@@ -231,7 +234,8 @@ def search(
             scores.append(fold_scores)
     seconds = (time.perf_counter() - started) / max(1, len(candidates) * n_splits)
     times = np.full((len(candidates), n_splits), seconds)
-    results = cv_results(candidates, {SCORE: np.array(scores)}, times, np.zeros_like(times))
+    tables = {SCORE: np.array(scores), **tables}
+    results = cv_results(candidates, tables, times, np.zeros_like(times))
     choice = choose(results, scoring, one_image(folds))
     return ClusterSearch(results, dict(candidates[choice.index]),
                          float(results[f"mean_test_{SCORE}"][choice.index]), n_splits)

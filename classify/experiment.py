@@ -28,7 +28,7 @@ import numpy as np
 
 from classify import protocol, records, reports
 from classify.ledger import append_row
-from classify.models import ModelSpec, get_model
+from classify.models import ModelSpec, get_model, model_parameters
 from extract.store import Features, Float64Note
 
 RESULTS_FILE = "results.csv"
@@ -128,7 +128,7 @@ def _grid_failure(spec: ModelSpec, exc: Exception) -> ExperimentError:
 
 def check_grid(spec: ModelSpec, grid: Mapping[str, Sequence[Any]]) -> None:
     """Refuse parameter names the model does not have, before any data is read."""
-    known = spec.build(0, 1).get_params(deep=False)
+    known = model_parameters(spec)
     unknown = sorted(set(grid) - set(known))
     if unknown:
         raise ExperimentError(f"--grid: {spec.name} has no parameter {', '.join(unknown)}; "

@@ -121,6 +121,11 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def model_parameters(spec: ModelSpec) -> list[str]:
+    """The parameters `--grid` may name for this model (the estimator's own)."""
+    return list(spec.build(0, 1).get_params(deep=False))
+
+
 def get_model(name: str) -> ModelSpec:
     """The registry entry for `name`, or a ModelError listing the models there are."""
     try:

@@ -120,7 +120,7 @@ def test_too_few_usable_classes(outputs: Path) -> None:
 def test_unwritable_outputs_is_a_one_line_error(feature_file: Path, outputs: Path) -> None:
     (outputs / "models").write_text("a file where the models folder should be")
     assert_one_line_error(
-        run(outputs, "--features", str(feature_file), "--jobs", "1"), f"{outputs / 'models'}:"
+        run(outputs, "--features", str(feature_file), "--jobs", "1"), f"{outputs / 'models'}/"
     )
 
 
@@ -191,7 +191,7 @@ def test_run_writes_report_metrics_confusion_bundle_and_ledger_that_agree(
         "weighted_recall",
         "weighted_f1",
     ):
-        assert 0.0 <= metrics[key] <= 1.0
+        assert 0.0 <= metrics["summary"][key] <= 1.0
     (source,) = metrics["features"]
     assert source["dataset_fingerprint"] == "fingerprint-of-toy"
     assert source["extractor"]["backbone"] == "vgg16"

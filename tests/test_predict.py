@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 from click.testing import CliRunner
 from imagefolders import make_folder
