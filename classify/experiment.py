@@ -82,10 +82,11 @@ def load_features(paths: Sequence[Path], announce: Callable[[str], None]) -> Fea
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", Float64Note)
         features = read_features(paths[0])
+    notes = {str(w.message) for w in caught if issubclass(w.category, Float64Note)}
+    for note in sorted(notes):  # the file's checks and its read each see the dtype
+        announce(f"note: {note}")
     for warning in caught:
-        if issubclass(warning.category, Float64Note):
-            announce(f"note: {warning.message}")
-        else:
+        if not issubclass(warning.category, Float64Note):
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     return features
