@@ -15,6 +15,7 @@ import click
 from classify.ledger import LedgerError, format_table, read_rows
 from classify.models import (
     MODELS,
+    SCORINGS,
     ModelError,
     ModelSpec,
     get_model,
@@ -23,7 +24,6 @@ from classify.models import (
 )
 from extract.errors import os_error_line
 
-SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")  # classify.search's
 RESULTS_FILE = "results.csv"
 
 

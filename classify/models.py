@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DECADES_1E4_TO_1E3 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+# What `--scoring` may name: scikit-learn scorer names (classify.search).
+SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")
 
 
 class ModelError(ValueError):

@@ -12,16 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import clone
 
-from classify.search.results import (
-    LOG_LOSS,
-    SCORE,
-    choose,
-    cv_results,
-    one_image,
-    progress_bar,
-)
+from classify.search.base import Search
+from classify.search.results import LOG_LOSS, SCORE, progress_bar
 
 
 def _fit_and_score(
@@ -51,7 +45,7 @@ def with_jobs(estimator: Any, n_jobs: int | None) -> Any:
     return estimator.set_params(**{name: n_jobs for name in names})
 
 
-class GridSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class GridSearch(Search):
     """GridSearchCV(estimator, param_grid, scoring, cv, n_jobs): the same candidates,
     folds, scores and `cv_results_`; the choice is `results.choose` (near-ties go to the
     best validation log-loss) and the refit uses `n_jobs` inside the estimator."""
@@ -99,22 +93,10 @@ class GridSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                     tables[name][i, j] = value
                 fit_times[i, j], score_times[i, j] = fit_time, score_time
                 bar.update(1)
-        self.cv_results_ = cv_results(candidates, tables, fit_times, score_times)
-        choice = choose(self.cv_results_, self.scoring, one_image(folds))
-        self.best_index_ = choice.index
-        self.tie_break_ = choice.tie_break
-        self.best_params_ = dict(candidates[choice.index])
-        self.best_score_ = float(self.cv_results_[f"mean_test_{SCORE}"][choice.index])
-        self.n_splits_ = len(folds)
+        self._choose(candidates, tables, fit_times, score_times, folds)
         started = time.perf_counter()
         best = with_jobs(clone(self.estimator).set_params(**self.best_params_), self.n_jobs)
         self.best_estimator_ = best.fit(X, y)
         self.refit_time_ = time.perf_counter() - started
         self.classes_ = self.best_estimator_.classes_
         return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.best_estimator_.predict(X)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.best_estimator_.predict_proba(X)

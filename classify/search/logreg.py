@@ -24,16 +24,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import clone
 
-from classify.search.results import (
-    LOG_LOSS,
-    SCORE,
-    choose,
-    cv_results,
-    one_image,
-    progress_bar,
-)
+from classify.search.base import Search
+from classify.search.results import LOG_LOSS, SCORE, progress_bar
 from classify.search.rowspace import RowSpaceBasis
 
 T = TypeVar("T")
@@ -91,12 +85,14 @@ class FoldPath:
     solutions: dict[float, tuple[np.ndarray, np.ndarray]]  # C -> (coef, intercept)
 
 
-class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class LogisticPathSearch(Search):
     """GridSearchCV(estimator, {"C": Cs}, scoring, cv) for an L2 LogisticRegression
     (`applies`), with `cv_results_`, `best_params_`, `best_score_`, `best_estimator_`.
 
     rowspace: "auto" projects onto the training rows' span when they are fewer than the
-    features; True or False force it.
+    features; True or False force it. fold_bases: each fold projects once more, onto its
+    own training rows' span (fits n_fold wide instead of n_train, for one more Gram
+    matrix and factorisation per fold).
     """
 
     def __init__(
@@ -108,6 +104,7 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         cv: Any = 3,
         n_jobs: int | None = None,
         rowspace: bool | str = "auto",
+        fold_bases: bool = False,
         progress: bool = True,
     ) -> None:
         self.estimator = estimator
@@ -116,6 +113,7 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.n_jobs = n_jobs
         self.rowspace = rowspace
+        self.fold_bases = fold_bases
         self.progress = progress
 
     def _fold_path(
@@ -125,6 +123,11 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         from sklearn.metrics import log_loss
 
         X_train, X_test, y_test = np.asarray(X[train]), np.asarray(X[test]), y[test]
+        fold_basis = None
+        if self.fold_bases and X_train.shape[0] < X_train.shape[1]:
+            fold_basis = RowSpaceBasis()
+            X_train = fold_basis.fit_transform(X_train)
+            X_test = fold_basis.transform(X_test)
         path = FoldPath({}, {}, {}, {})
         model = clone(self.estimator).set_params(warm_start=True)
         for C in sorted(set(self.Cs)):
@@ -138,7 +141,8 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             path.scores[C] = scores
             path.fit_seconds[C] = fitted - started
             path.score_seconds[C] = time.perf_counter() - fitted
-            path.solutions[C] = (model.coef_.copy(), model.intercept_.copy())
+            coef = model.coef_ if fold_basis is None else fold_basis.inverse_transform(model.coef_)
+            path.solutions[C] = (coef.copy(), model.intercept_.copy())
             bar.update(1)
         return path
 
@@ -160,20 +164,14 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             # Path points that stop at max_iter only lose score; the refit reports its own.
             warnings.simplefilter("ignore", ConvergenceWarning)
             paths = per_fold(partial(self._fold_path, Z, y, scorer, bar), folds, self.n_jobs)
-        candidates = [{"C": C} for C in self.Cs]
-        self.cv_results_ = cv_results(
-            candidates,
+        self._choose(
+            [{"C": C} for C in self.Cs],
             {name: np.array([[p.scores[C][name] for p in paths] for C in self.Cs])
              for name in paths[0].scores[self.Cs[0]]},
             np.array([[p.fit_seconds[C] for p in paths] for C in self.Cs]),
             np.array([[p.score_seconds[C] for p in paths] for C in self.Cs]),
+            folds,
         )  # fmt: skip
-        choice = choose(self.cv_results_, self.scoring, one_image(folds))
-        self.best_index_ = choice.index
-        self.tie_break_ = choice.tie_break
-        self.best_params_ = dict(candidates[choice.index])
-        self.best_score_ = float(self.cv_results_[f"mean_test_{SCORE}"][choice.index])
-        self.n_splits_ = len(folds)
         self.rowspace_components_ = basis.n_components_ if basis is not None else None
         started = time.perf_counter()
         self.best_estimator_ = self._refit(X, Z, y, basis, paths)
@@ -201,9 +199,3 @@ class LogisticPathSearch(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             model.coef_, model.intercept_ = start_coef, start_intercept.astype(X.dtype)
             model.fit(X, y)
         return model.set_params(warm_start=self.estimator.warm_start)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.best_estimator_.predict(X)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.best_estimator_.predict_proba(X)

@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
-SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")
+from classify.models import SCORINGS
+
+__all__ = ["SCORINGS", "Choice", "choose", "cv_results", "one_image", "progress_bar"]
+
 SCORE = "score"
 LOG_LOSS = "neg_log_loss"
 # A search shows its bar once it has run this long (tqdm's `delay`).
