@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import dask.array as da
     from distributed import Client, Future
 
-    from classify.experiment import ExperimentConfig, _Fitted
+    from classify.experiment import ExperimentConfig, Fitted
 
 # What each model is on a cluster (the report's model line).
 MODELS = {
@@ -302,14 +302,14 @@ def refit_and_test(
 
 
 def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
-        announce: Callable[[str], None]) -> _Fitted:
+        announce: Callable[[str], None]) -> Fitted:
     """The experiment's search and refit on the cluster `config.cluster`."""
     from contextlib import ExitStack
 
     from distributed import CancelledError
     from distributed.scheduler import KilledWorker
 
-    from classify.experiment import _Fitted, _source, _timed
+    from classify.experiment import Fitted, feature_source, timed
     from extract.cluster import ClusterError, connect
 
     assert config.cluster is not None
@@ -320,19 +320,19 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
         raise protocol.ProtocolError(reason)
     try:
         with ExitStack() as stack:
-            with _timed(timings, "cluster"):
+            with timed(timings, "cluster"):
                 client = stack.enter_context(connect(config.cluster))
                 workers = client.nthreads()
             if not workers:
                 raise ClusterError(f"--cluster {config.cluster}: the scheduler has no workers")
             announce(f"cluster {config.cluster}: {len(workers)} worker(s), "
                      f"{sum(workers.values())} thread(s)")
-            with _timed(timings, "load"):
+            with timed(timings, "load"):
                 data = load(client, path, config.test_size, config.seed, announce)
             announce(f"loaded {path} on the workers in {timings['load']:.2f} s")
             searched = None
             params: dict[str, Any] = {}
-            with _timed(timings, "search" if grid else "fit"):
+            with timed(timings, "search" if grid else "fit"):
                 if grid:
                     n_splits = protocol.fold_count(data.labels, config.cv, announce)
                     searched = search(client, data, spec, grid, n_splits=n_splits,
@@ -348,7 +348,7 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
         raise ClusterError(f"--cluster {config.cluster}: the run lost its workers "
                            f"({type(exc).__name__}: {exc})") from None
     header = data.header
-    source = _source(path, header.attrs, header.n_rows, header.feature_dim,
-                     len(header.label_names))
-    return _Fitted([source], data.labels, header.paths, searched, estimator, MODELS[spec.name],
+    source = feature_source(path, header.attrs, header.n_rows, header.feature_dim,
+                            len(header.label_names))
+    return Fitted([source], data.labels, header.paths, searched, estimator, MODELS[spec.name],
                    y_pred, None, caught)

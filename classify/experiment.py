@@ -93,7 +93,7 @@ def load_features(paths: Sequence[Path], announce: Callable[[str], None]) -> Fea
 
 
 @contextmanager
-def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
     start = time.perf_counter()
     try:
         yield
@@ -101,7 +101,7 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         timings[phase] = time.perf_counter() - start
 
 
-def _source(path: Path, attrs: Mapping[str, Any], rows: int, dims: int, classes: int
+def feature_source(path: Path, attrs: Mapping[str, Any], rows: int, dims: int, classes: int
             ) -> records.FeatureSource:
     return records.FeatureSource(
         path=str(path), dataset_fingerprint=attrs.get("dataset_fingerprint"),
@@ -137,11 +137,11 @@ def check_grid(spec: ModelSpec, grid: Mapping[str, Sequence[Any]]) -> None:
 
 
 @dataclass
-class _Fitted:
+class Fitted:
     """What the local or cluster path hands to the evaluation."""
 
     sources: list[records.FeatureSource]
-    split: protocol.LabelSplit
+    split: protocol.Split | protocol.LabelSplit
     paths: list[str]  # image path of every row of the file
     search: Any
     estimator: Any
@@ -151,23 +151,24 @@ class _Fitted:
     warnings: list[str]
 
 
-def _fit_recording_warnings(fit: Callable[[], Any]) -> list[str]:
+def fit_recording_warnings(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
+    """model.fit(X, y); the warnings it raised, one line each (the report lists them)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", DeprecationWarning)  # library internals
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        fit()
+        model.fit(X, y)
     return sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
 
 
 def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
-               announce: Callable[[str], None], scratch: Path) -> _Fitted:
+               announce: Callable[[str], None], scratch: Path) -> Fitted:
     from classify.search import make_search
 
-    with _timed(timings, "load"):
+    with timed(timings, "load"):
         features = load_features(config.features, announce)
-        source = _source(features.path, features.attrs, *features.X.shape,
-                         len(features.label_names))
+        source = feature_source(features.path, features.attrs, *features.X.shape,
+                                len(features.label_names))
         split = protocol.split_features(features, config.test_size, config.seed, announce,
                                         scratch)
     announce(f"loaded {features.path} in {timings['load']:.2f} s")
@@ -184,24 +185,24 @@ def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, flo
         n_candidates = int(np.prod([len(v) for v in grid.values()]))
         announce(f"searching {n_candidates} candidate(s) x {n_splits} folds of {spec.name} "
                  f"on the training part ({config.scoring})")
-        fit = lambda: search.fit(split.X_train, split.y_train)
+        model: Any = search
     else:
         estimator = _estimator(spec, config.scale, config.seed, config.jobs)
         announce(f"fitting {spec.name} with its defaults on {len(split.y_train)} images "
                  "(no --grid: no search)")
-        fit = lambda: estimator.fit(split.X_train, split.y_train)
-    with _timed(timings, "search" if grid else "fit"):
+        model = estimator
+    with timed(timings, "search" if grid else "fit"):
         try:
-            caught = _fit_recording_warnings(fit)
+            caught = fit_recording_warnings(model, split.X_train, split.y_train)
         except (ValueError, TypeError) as exc:
             raise _grid_failure(spec, exc) from None
     if search is not None:
         estimator = search.best_estimator_
-    with _timed(timings, "test"):
+    with timed(timings, "test"):
         y_pred = np.asarray(estimator.predict(split.X_test))
         top = (estimator.predict_proba(split.X_test).max(axis=1)
                if hasattr(estimator, "predict_proba") else None)
-    return _Fitted([source], split, features.paths, search, estimator, spec.summary, y_pred,
+    return Fitted([source], split, features.paths, search, estimator, spec.summary, y_pred,
                    top, caught)
 
 
@@ -244,7 +245,7 @@ def run(config: ExperimentConfig, announce: Callable[[str], None] = print) -> Ex
         return _evaluate_and_save(config, spec, fitted, timings)
 
 
-def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: _Fitted,
+def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: Fitted,
                        timings: dict[str, float]) -> ExperimentResult:
     split, search = fitted.split, fitted.search
     names = split.label_names
@@ -294,7 +295,7 @@ def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: _Fitte
     )  # fmt: skip
     files = SavedFiles(Path(metrics.report_dir), Path(metrics.model_dir),
                        outputs / RESULTS_FILE)
-    with _timed(timings, "save"):
+    with timed(timings, "save"):
         reports.save_run(metrics, text, evaluation, bundle)
     reports.write_json(files.report_dir / "metrics.json", metrics.to_dict())
     append_row(files.ledger, reports.ledger_row(metrics))
