@@ -90,9 +90,7 @@ class LogisticPathSearch(Search):
     (`applies`), with `cv_results_`, `best_params_`, `best_score_`, `best_estimator_`.
 
     rowspace: "auto" projects onto the training rows' span when they are fewer than the
-    features; True or False force it. fold_bases: each fold projects once more, onto its
-    own training rows' span (fits n_fold wide instead of n_train, for one more Gram
-    matrix and factorisation per fold).
+    features; True or False force it.
     """
 
     def __init__(
@@ -104,7 +102,6 @@ class LogisticPathSearch(Search):
         cv: Any = 3,
         n_jobs: int | None = None,
         rowspace: bool | str = "auto",
-        fold_bases: bool = False,
         progress: bool = True,
     ) -> None:
         self.estimator = estimator
@@ -113,7 +110,6 @@ class LogisticPathSearch(Search):
         self.cv = cv
         self.n_jobs = n_jobs
         self.rowspace = rowspace
-        self.fold_bases = fold_bases
         self.progress = progress
 
     def _fold_path(
@@ -123,11 +119,6 @@ class LogisticPathSearch(Search):
         from sklearn.metrics import log_loss
 
         X_train, X_test, y_test = np.asarray(X[train]), np.asarray(X[test]), y[test]
-        fold_basis = None
-        if self.fold_bases and X_train.shape[0] < X_train.shape[1]:
-            fold_basis = RowSpaceBasis()
-            X_train = fold_basis.fit_transform(X_train)
-            X_test = fold_basis.transform(X_test)
         path = FoldPath({}, {}, {}, {})
         model = clone(self.estimator).set_params(warm_start=True)
         for C in sorted(set(self.Cs)):
@@ -141,8 +132,7 @@ class LogisticPathSearch(Search):
             path.scores[C] = scores
             path.fit_seconds[C] = fitted - started
             path.score_seconds[C] = time.perf_counter() - fitted
-            coef = model.coef_ if fold_basis is None else fold_basis.inverse_transform(model.coef_)
-            path.solutions[C] = (coef.copy(), model.intercept_.copy())
+            path.solutions[C] = (model.coef_.copy(), model.intercept_.copy())
             bar.update(1)
         return path
 
@@ -174,28 +164,26 @@ class LogisticPathSearch(Search):
         )  # fmt: skip
         self.rowspace_components_ = basis.n_components_ if basis is not None else None
         started = time.perf_counter()
-        self.best_estimator_ = self._refit(X, Z, y, basis, paths)
+        # The refit starts from the folds' mean solution at the chosen C, in the row space
+        # when there is one; its optimum, mapped back, starts the fit on the features
+        # (newton-cg checks the gradient there before stepping).
+        C = self.best_params_["C"]
+        coefs, intercepts = zip(*(path.solutions[C] for path in paths))
+        del paths
+        model = self._warm_fit(Z, y, np.mean(coefs, axis=0), np.mean(intercepts, axis=0))
+        if basis is not None:
+            coef = basis.inverse_transform(model.coef_)
+            del Z, basis  # the coordinates and the factor: not needed on the features
+            model = self._warm_fit(X, y, coef, model.intercept_)
+        self.best_estimator_ = model.set_params(warm_start=self.estimator.warm_start)
         self.refit_time_ = time.perf_counter() - started
         self.classes_ = self.best_estimator_.classes_
         return self
 
-    def _refit(
-        self, X: np.ndarray, Z: np.ndarray, y: np.ndarray, basis: RowSpaceBasis | None,
-        paths: Sequence[FoldPath],
-    ) -> Any:  # fmt: skip
-        """The chosen C on the whole training part, warm-started from the folds' mean
-        solution (placed where `warm_start` reads it); in the row space first, then on
-        the features from the mapped-back optimum (newton-cg checks the gradient there
-        before stepping)."""
-        C = self.best_params_["C"]
-        coefs, intercepts = zip(*(path.solutions[C] for path in paths))
-        model = clone(self.estimator).set_params(C=C, warm_start=True)
-        model.coef_ = np.mean(coefs, axis=0).astype(Z.dtype)
-        model.intercept_ = np.mean(intercepts, axis=0).astype(Z.dtype)
-        model.fit(Z, y)
-        if basis is not None:
-            start_coef, start_intercept = basis.inverse_transform(model.coef_), model.intercept_
-            model = clone(self.estimator).set_params(C=C, warm_start=True)
-            model.coef_, model.intercept_ = start_coef, start_intercept.astype(X.dtype)
-            model.fit(X, y)
-        return model.set_params(warm_start=self.estimator.warm_start)
+    def _warm_fit(self, X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+                  ) -> Any:
+        """The estimator at the chosen C fitted on X, y from (coef, intercept), placed
+        where `warm_start` reads its starting point."""
+        model = clone(self.estimator).set_params(C=self.best_params_["C"], warm_start=True)
+        model.coef_, model.intercept_ = coef.astype(X.dtype), intercept.astype(X.dtype)
+        return model.fit(X, y)
