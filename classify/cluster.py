@@ -23,7 +23,8 @@ import numpy as np
 
 from classify import cluster_logreg, protocol
 from classify.models import ModelSpec
-from classify.protocol import LabelSplit, RefitResult, SearchResult
+from classify.protocol import LabelSplit
+from classify.search.results import LOG_LOSS, SCORE, choose, cv_results, one_image
 from extract.store import (
     FeatureFileError,
     FeatureHeader,
@@ -36,6 +37,8 @@ from extract.store import (
 if TYPE_CHECKING:
     import dask.array as da
     from distributed import Client, Future
+
+    from classify.experiment import ExperimentConfig, Fitted
 
 # What each model is on a cluster (the report's model line).
 MODELS = {
@@ -162,20 +165,28 @@ def predict(client: Client, estimator: Any, X: da.Array) -> np.ndarray:
     return np.concatenate(client.gather(futures))
 
 
-def _candidates(spec: ModelSpec, grid: Mapping[str, list[Any]], seed: int) -> list[dict]:
-    """The grid in GridSearchCV's order; scikit-learn estimators check each candidate
-    here, as their fit would (XGBoost checks its own when fitting)."""
+def _candidates(spec: ModelSpec, grid: Mapping[str, list[Any]]) -> list[dict]:
+    """The grid in GridSearchCV's order; logreg's C values checked here (XGBoost checks
+    its own parameters when fitting)."""
     from sklearn.model_selection import ParameterGrid
 
-    candidates = list(ParameterGrid(dict(grid)))
-    for params in candidates:
-        estimator = spec.build(seed, 1).set_params(**params)
-        if hasattr(estimator, "_parameter_constraints"):
-            try:
-                estimator._validate_params()
-            except (ValueError, TypeError) as exc:
-                raise protocol._grid_failure(spec, exc) from None
-    return candidates
+    if spec.name == "logreg":
+        bad = [c for c in grid.get("C", []) if not (isinstance(c, (int, float))
+                                                   and not isinstance(c, bool) and 0 < c < np.inf)]
+        if bad:
+            raise protocol.ProtocolError(f"--grid: C must be positive and finite, not {bad[0]}")
+    return list(ParameterGrid(dict(grid)))
+
+
+@dataclass
+class ClusterSearch:
+    """A finished cluster search, with the results a local search estimator has."""
+
+    cv_results_: dict[str, Any]
+    best_params_: dict[str, Any]
+    best_score_: float
+    n_splits_: int
+    tie_break_: str | None = None
 
 
 def search(
@@ -184,13 +195,17 @@ def search(
     spec: ModelSpec,
     grid: Mapping[str, list[Any]],
     *,
-    n_splits: int | None,
+    n_splits: int,
     seed: int,
-) -> SearchResult:
-    """Cross-validated grid search over the training part, every fit on the cluster."""
-    if not grid or n_splits is None:
-        return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])
-    candidates = _candidates(spec, grid, seed)
+    scoring: str,
+) -> ClusterSearch:
+    """Cross-validated grid search over the training part, every fit on the cluster
+    (scored by accuracy: the workers count correct predictions)."""
+    import time
+
+    started = time.perf_counter()
+    candidates = _candidates(spec, grid)
+    tables: dict[str, np.ndarray] = {}
     y_train = data.labels.y_train
     folds = list(protocol.folds(n_splits, seed).split(np.zeros(len(y_train)), y_train))
     if spec.name == "logreg":
@@ -201,6 +216,8 @@ def search(
             paths = list(pool.map(lambda f: cluster_logreg.fit_path(blocks, f[0], f[1], Cs),
                                   folds))
         scores = [[path[params["C"]].score for path in paths] for params in candidates]
+        tables[LOG_LOSS] = np.array([[-path[params["C"]].log_loss for path in paths]
+                                     for params in candidates])
         # The folds' mean solution of each C: where the refit on all rows starts.
         data.logreg_starts = {
             C: np.mean([path[C].theta for path in paths], axis=0) for C in paths[0]
@@ -215,7 +232,13 @@ def search(
                 predicted = model.predict(data.X_train[val]).compute()
                 fold_scores.append(float(np.mean(predicted == y_train[val])))
             scores.append(fold_scores)
-    return protocol.summarise(candidates, scores, n_splits)
+    seconds = (time.perf_counter() - started) / max(1, len(candidates) * n_splits)
+    times = np.full((len(candidates), n_splits), seconds)
+    tables = {SCORE: np.array(scores), **tables}
+    results = cv_results(candidates, tables, times, np.zeros_like(times))
+    choice = choose(results, scoring, one_image(folds))
+    return ClusterSearch(results, dict(candidates[choice.index]),
+                         float(results[f"mean_test_{SCORE}"][choice.index]), n_splits)
 
 
 def _logreg_blocks(client: Client, data: ClusterData) -> cluster_logreg.Blocks:
@@ -240,20 +263,19 @@ def _xgb_fit(client: Client, spec: ModelSpec, seed: int, params: Mapping[str, An
     try:
         return model.fit(X, y)
     except (ValueError, TypeError) as exc:  # XGBoostError is a ValueError
-        raise protocol._grid_failure(spec, exc) from None
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise protocol.ProtocolError(f"--grid: {spec.name} rejected a parameter value: "
+                                     f"{first_line}") from None
 
 
 def refit_and_test(
     client: Client, data: ClusterData, spec: ModelSpec, params: Mapping[str, Any], *,
     seed: int, jobs: int,
-) -> RefitResult:  # fmt: skip
+) -> tuple[Any, np.ndarray, list[str]]:  # fmt: skip
     """Fit the chosen parameters on the whole training part, predict the test part once.
 
-    The estimator returned is the ordinary scikit-learn / XGBoost one, inside the same
-    one-step Pipeline the local path saves.
+    The estimator returned is the ordinary scikit-learn / XGBoost one a local run saves.
     """
-    from sklearn.pipeline import Pipeline
-
     warnings: list[str] = []
     template = spec.build(seed, jobs).set_params(**params)
     if spec.name == "logreg":
@@ -275,6 +297,58 @@ def refit_and_test(
         estimator = template
         # The booster is a plain XGBoost model; loading it makes an ordinary classifier.
         estimator.load_model(bytearray(model.get_booster().save_raw("ubj")))
-    pipeline = Pipeline([(protocol.MODEL_STEP, estimator)])
-    y_pred = predict(client, pipeline, data.X_test)
-    return RefitResult(estimator=pipeline, y_pred=y_pred, warnings=warnings)
+    y_pred = predict(client, estimator, data.X_test)
+    return estimator, y_pred, warnings
+
+
+def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
+        announce: Callable[[str], None]) -> Fitted:
+    """The experiment's search and refit on the cluster `config.cluster`."""
+    from contextlib import ExitStack
+
+    from distributed import CancelledError
+    from distributed.scheduler import KilledWorker
+
+    from classify.experiment import Fitted, feature_source, timed
+    from extract.cluster import ClusterError, connect
+
+    assert config.cluster is not None
+    path = config.features[0]
+    grid = dict(config.grid)
+    reason = unsupported(spec, grid, config.scale)
+    if reason:
+        raise protocol.ProtocolError(reason)
+    try:
+        with ExitStack() as stack:
+            with timed(timings, "cluster"):
+                client = stack.enter_context(connect(config.cluster))
+                workers = client.nthreads()
+            if not workers:
+                raise ClusterError(f"--cluster {config.cluster}: the scheduler has no workers")
+            announce(f"cluster {config.cluster}: {len(workers)} worker(s), "
+                     f"{sum(workers.values())} thread(s)")
+            with timed(timings, "load"):
+                data = load(client, path, config.test_size, config.seed, announce)
+            announce(f"loaded {path} on the workers in {timings['load']:.2f} s")
+            searched = None
+            params: dict[str, Any] = {}
+            with timed(timings, "search" if grid else "fit"):
+                if grid:
+                    n_splits = protocol.fold_count(data.labels, config.cv, announce)
+                    searched = search(client, data, spec, grid, n_splits=n_splits,
+                                      seed=config.seed, scoring=config.scoring)
+                    params = searched.best_params_
+                estimator, y_pred, caught = refit_and_test(client, data, spec, params,
+                                                           seed=config.seed, jobs=config.jobs)
+    except OSError as exc:  # e.g. the scheduler went away mid-run
+        from extract.errors import os_error_line
+
+        raise ClusterError(os_error_line(exc, config.cluster)) from None
+    except (KilledWorker, CancelledError) as exc:  # workers died or left mid-run
+        raise ClusterError(f"--cluster {config.cluster}: the run lost its workers "
+                           f"({type(exc).__name__}: {exc})") from None
+    header = data.header
+    source = feature_source(path, header.attrs, header.n_rows, header.feature_dim,
+                            len(header.label_names))
+    return Fitted([source], data.labels, header.paths, searched, estimator, MODELS[spec.name],
+                   y_pred, None, caught)

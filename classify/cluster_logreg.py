@@ -157,11 +157,19 @@ def accuracy(blocks: Blocks, weights: list[Future], n_rows: int, theta: np.ndarr
     return sum(blocks.map_blocks(block_correct, weights, theta)) / n_rows
 
 
+def mean_log_loss(blocks: Blocks, weights: list[Future], n_rows: int, theta: np.ndarray
+                  ) -> float:
+    """Mean log-loss of the weighted rows (the same per-row loss the fit minimises)."""
+    return sum(part[0] for part in blocks.map_blocks(block_loss_grad, weights, theta)) / n_rows
+
+
 @dataclass
 class PathPoint:
-    """One C of a fold's regularisation path: validation accuracy and the solution."""
+    """One C of a fold's regularisation path: validation accuracy and mean log-loss, and
+    the solution."""
 
     score: float
+    log_loss: float
     theta: np.ndarray
 
 
@@ -181,7 +189,8 @@ def fit_path(
     theta = None
     for C in sorted(set(Cs)):
         theta = fit(blocks, train_w, len(train_rows), C, theta).theta
-        path[C] = PathPoint(accuracy(blocks, val_w, len(val_rows), theta), theta)
+        path[C] = PathPoint(accuracy(blocks, val_w, len(val_rows), theta),
+                            mean_log_loss(blocks, val_w, len(val_rows), theta), theta)
     return path
 
 

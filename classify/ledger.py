@@ -6,8 +6,10 @@ import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+
+from classify.records import LedgerRow
 
 FIELDS = (
     "time",
@@ -40,8 +42,10 @@ class LedgerError(ValueError):
     """The results file cannot be read; the message names it."""
 
 
-def append_row(path: Path, row: Mapping[str, Any]) -> None:
+def append_row(path: Path, record: LedgerRow) -> None:
     """Append one run, writing the header first when the file is new."""
+    row = {**asdict(record), "accuracy": f"{record.accuracy:.6f}",
+           "macro_f1": f"{record.macro_f1:.6f}", "seconds": f"{record.seconds:.2f}"}
     path.parent.mkdir(parents=True, exist_ok=True)
     is_new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="", encoding="utf-8") as handle:

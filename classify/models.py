@@ -13,6 +13,8 @@ from typing import Any
 from extract.backbones import did_you_mean
 
 DECADES_1E4_TO_1E3 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+# What `--scoring` may name: scikit-learn scorer names (classify.search).
+SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")
 
 
 class ModelError(ValueError):
@@ -121,6 +123,11 @@ MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+def model_parameters(spec: ModelSpec) -> list[str]:
+    """The parameters `--grid` may name for this model (the estimator's own)."""
+    return list(spec.build(0, 1).get_params(deep=False))
 
 
 def get_model(name: str) -> ModelSpec:

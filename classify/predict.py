@@ -1,10 +1,11 @@
 """`predict`: label new images with a model saved by `classify`.
 
-The model bundle records the extractor its features came from (backbone, pooling,
-input size, preprocessing, weights identity). `predict` rebuilds that extractor through
-extract's own reader and mapper, so decoding and preprocessing are never implemented
-twice, and refuses when the weights it would load are not the ones used in training.
-TensorFlow is imported only once there are images to label.
+The model bundle (classify.bundles) records the extractor of each features file it was
+trained on (backbone, pooling, input size, preprocessing, weights identity). `predict`
+rebuilds every extractor through extract's own reader and mapper, so decoding and
+preprocessing are never implemented twice, concatenates their features in the
+bundle's order, and refuses when the weights it would load are not the ones used in
+training. TensorFlow is imported only once there are images to label.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import click
 import numpy as np
 
 import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
-from classify.reports import BUNDLE_FORMAT_VERSION
+from classify.bundles import BundleError, load_bundle
+from extract.errors import os_error_line
 from extract.scan import find_images, skip_reason
 
 CONFIDENCE = ((0.9, "pretty sure"), (0.6, "somewhat sure"), (0.0, "unsure"))
@@ -43,26 +45,6 @@ class Prediction:
         if self.kind != "probability":
             return "n/a"
         return next(word for bound, word in CONFIDENCE if self.scores[0] >= bound)
-
-
-def load_bundle(path: Path) -> dict[str, Any]:
-    """A model bundle written by `classify`, checked for what predict needs."""
-    import joblib
-
-    if not path.is_file():
-        raise PredictError(f"{path}: no such model file (classify writes them to outputs/models/)")
-    try:
-        bundle = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - joblib/pickle raise many types for a bad file
-        raise PredictError(f"{path}: not a model saved by classify ({exc})") from None
-    if not isinstance(bundle, dict) or "estimator" not in bundle or "extractor" not in bundle:
-        raise PredictError(f"{path}: not a model saved by classify")
-    if int(bundle.get("format_version", 0)) > BUNDLE_FORMAT_VERSION:
-        raise PredictError(
-            f"{path}: model format {bundle['format_version']} is newer than "
-            "this offtheshelf reads; upgrade offtheshelf"
-        )
-    return bundle
 
 
 def collect_images(paths: tuple[Path, ...]) -> list[Path]:
@@ -200,9 +182,9 @@ def true_labels(
 EXAMPLES = """Examples:
 
 \b
-  predict --model outputs/models/NAME.joblib photo.jpg
-  predict --model outputs/models/NAME.joblib holiday_photos/ --top 1 --output labels.csv
-  predict --model outputs/models/NAME.joblib test_folder/   # class sub-folders: a report too
+  predict --model outputs/models/NAME photo.jpg
+  predict --model outputs/models/NAME holiday_photos/ --top 1 --output labels.csv
+  predict --model outputs/models/NAME test_folder/   # class sub-folders: a report too
 """
 
 
@@ -212,7 +194,7 @@ EXAMPLES = """Examples:
     "model_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="A model saved by classify (outputs/models/*.joblib).",
+    help="A model saved by classify (a folder in outputs/models/).",
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -234,6 +216,12 @@ EXAMPLES = """Examples:
     "model was trained on such features; it must be the same file).",
 )
 @click.option(
+    "--trust",
+    is_flag=True,
+    help="Load an old pickled model (.joblib). Pickles run whatever code they hold: only "
+    "for files you made or whose maker you trust.",
+)
+@click.option(
     "--batch-size",
     default=32,
     show_default=True,
@@ -246,6 +234,7 @@ def main(
     top: int,
     output: Path | None,
     weights: str | None,
+    trust: bool,
     batch_size: int,
 ) -> None:
     """Label images (files or folders, searched recursively) with a trained classifier.
@@ -260,13 +249,12 @@ def main(
     from extract.engines import EngineError
 
     try:
-        bundle = load_bundle(model_path)
+        bundle = load_bundle(model_path, trust=trust, warn=lambda line: click.echo(line, err=True))
         images = collect_images(paths)
         # A fused model lists several extractors; their features join in that order.
-        extractors = bundle.get("extractors", [bundle["extractor"]])
         streams = [feature_rows(images, extractor, check_weights(extractor, weights),
-                                batch_size) for extractor in extractors]
-        label_names = list(bundle["label_names"])
+                                batch_size) for extractor in bundle.extractors]
+        label_names = list(bundle.label_names)
         predictions: list[Prediction] = []
         unreadable: list[Path] = []
         rows = joined_rows(streams)
@@ -275,15 +263,14 @@ def main(
                 unreadable += [images[i] for i in dropped]
                 if features is not None:
                     for i, (classes, scores, kind) in zip(
-                        indices, top_k(bundle["estimator"], features, label_names, top)
+                        indices, top_k(bundle.estimator, features, label_names, top)
                     ):
                         predictions.append(Prediction(str(images[i]), classes, scores, kind))
                 bar.update(len(indices) + len(dropped))
-    except (PredictError, BackboneError, EngineError, FusionError) as exc:
+    except (PredictError, BundleError, BackboneError, EngineError, FusionError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"{exc.filename or model_path}: {exc.strerror or exc}"
-                                   ) from None
+        raise click.ClickException(os_error_line(exc, model_path)) from None
     for p in predictions:
         shown = ", ".join(f"{c} {s:.3f}" for c, s in zip(p.classes, p.scores))
         tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
@@ -295,7 +282,7 @@ def main(
         try:
             write_csv(output, predictions, top)
         except OSError as exc:
-            raise click.ClickException(f"{output}: {exc.strerror or exc}") from None
+            raise click.ClickException(os_error_line(exc, output)) from None
         click.echo(f"predictions written to {output}")
     truth = true_labels(paths, images, label_names)
     if truth is not None and predictions:

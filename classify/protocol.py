@@ -6,20 +6,17 @@ every backbone evaluated on the same dataset is scored on the same held-out imag
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from classify.models import ModelSpec
 from extract.store import Features
 
 # Two images to appear in every training fold, one for the test part.
 MIN_IMAGES_PER_CLASS = 3
-MODEL_STEP = "model"
 COPY_BLOCK_ROWS = 1024
 
 
@@ -39,28 +36,6 @@ class Split:
     test_rows: np.ndarray
     label_names: list[str]  # the classes kept; index = encoded label
     dropped: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SearchResult:
-    """What the cross-validated search chose (empty grid: nothing searched)."""
-
-    best_params: dict[str, Any]
-    cv_score: float | None
-    n_splits: int | None
-    candidates: list[dict[str, Any]]  # params, mean and std of the fold scores, rank
-    # Left by a C path search (classify.logreg_path, classify.rowspace): its `refit`
-    # starts from the folds' solutions.
-    path: Any = field(default=None, repr=False)
-
-
-@dataclass
-class RefitResult:
-    """The refitted best estimator and its predictions on the test part."""
-
-    estimator: Any
-    y_pred: np.ndarray
-    warnings: list[str]
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,205 +177,8 @@ def fold_count(split: Split | LabelSplit, cv: int, announce: Callable[[str], Non
     return cv
 
 
-def build_pipeline(
-    spec: ModelSpec, seed: int, n_jobs: int, scale: bool, *, scale_in_place: bool = False
-) -> Any:
-    """The estimator, behind a StandardScaler when asked (fitted per fold: no leakage).
-
-    `scale_in_place` is for the search only: its folds are private copies (fancy-indexed
-    by scikit-learn), so scaling them in place saves a copy of every fold per worker.
-    """
-    from sklearn.pipeline import Pipeline
-
-    from classify.scaling import BlockwiseStandardScaler
-
-    steps: list[tuple[str, Any]] = []
-    if scale:
-        steps.append(("scale", BlockwiseStandardScaler(copy=not scale_in_place)))
-    steps.append((MODEL_STEP, spec.build(seed, n_jobs)))
-    return Pipeline(steps)
-
-
-def model_parameters(spec: ModelSpec) -> list[str]:
-    """The parameters `--grid` may name for this model."""
-    return list(spec.build(0, 1).get_params(deep=False))
-
-
-def _in_pipeline(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {f"{MODEL_STEP}__{name}": value for name, value in params.items()}
-
-
-def _grid_failure(spec: ModelSpec, exc: Exception) -> ProtocolError:
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ProtocolError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
-
-
 def folds(n_splits: int, seed: int) -> Any:
-    """The search's splitter, the same for every path (local, row space, cluster)."""
+    """The search's splitter, the same for every search (local or cluster)."""
     from sklearn.model_selection import StratifiedKFold
 
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-
-
-def summarise(
-    params: list[dict[str, Any]], scores: Any, n_splits: int, path: Any = None
-) -> SearchResult:
-    """GridSearchCV's summary of fold scores (candidates x folds): mean and std over
-    folds, rank 1 = best, the first of ties chosen."""
-    from scipy.stats import rankdata
-
-    scores = np.asarray(scores, dtype=np.float64)
-    means, stds = scores.mean(axis=1), scores.std(axis=1)
-    ranks = rankdata(-means, method="min").astype(int)
-    best = int(ranks.argmin())
-    candidates = [
-        {"params": p, "mean": float(m), "std": float(s), "rank": int(r)}
-        for p, m, s, r in zip(params, means, stds, ranks)
-    ]
-    return SearchResult(
-        best_params=dict(params[best]), cv_score=float(means[best]), n_splits=n_splits,
-        candidates=candidates, path=path,
-    )  # fmt: skip
-
-
-def _path_search(
-    spec: ModelSpec,
-    grid: Mapping[str, list[Any]],
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    *,
-    n_splits: int,
-    seed: int,
-    jobs: int,
-) -> SearchResult:
-    """GridSearchCV's search (same folds, accuracy, mean, std, rank and choice), each
-    fold's C values fitted as a warm-started path (classify.logreg_path): on the
-    features themselves, or in the row space of the training part where that is
-    narrower (classify.rowspace)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import ParameterGrid
-
-    from classify import logreg_path, rowspace
-
-    params = list(ParameterGrid(dict(grid)))
-    Cs = [p["C"] for p in params]
-    splits = list(folds(n_splits, seed).split(X_train, y_train))
-    estimator = spec.build(seed, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # as in `search`
-        try:
-            if rowspace.pays(X_train):
-                scores, path = rowspace.search(
-                    estimator, Cs, rowspace.gram(X_train), y_train, splits, X_train.dtype, jobs
-                )
-            else:
-                scores, path = logreg_path.search(estimator, Cs, X_train, y_train, splits, jobs)
-        except (ValueError, TypeError) as exc:
-            raise _grid_failure(spec, exc) from None
-    return summarise(params, scores, n_splits, path)
-
-
-def search(
-    spec: ModelSpec,
-    grid: Mapping[str, list[Any]],
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    *,
-    n_splits: int | None,
-    scale: bool,
-    seed: int,
-    jobs: int,
-) -> SearchResult:
-    """Cross-validated grid search over the training part only (no refit here).
-
-    An L2 logistic regression over C alone, without scaler (classify.logreg_path.applies),
-    fits each fold's C values as a warm-started path: the same objective on the same
-    folds, scored, averaged and ranked as GridSearchCV does.
-    """
-    if not grid or n_splits is None:
-        return SearchResult(best_params={}, cv_score=None, n_splits=None, candidates=[])
-    from classify import logreg_path
-
-    if logreg_path.applies(spec.build(seed, 1), grid, scale):
-        return _path_search(
-            spec, grid, X_train, y_train, n_splits=n_splits, seed=seed, jobs=jobs
-        )
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import GridSearchCV
-
-    searcher = GridSearchCV(
-        build_pipeline(spec, seed, 1, scale, scale_in_place=True),
-        _in_pipeline(grid),
-        cv=folds(n_splits, seed),
-        n_jobs=jobs,
-        refit=False,
-        error_score="raise",
-    )
-    with warnings.catch_warnings():
-        # Candidates that stop at max_iter only lose score; the chosen one is refitted
-        # in `refit_and_test`, which reports its convergence.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        try:
-            searcher.fit(X_train, y_train)
-        except (ValueError, TypeError) as exc:
-            raise _grid_failure(spec, exc) from None
-    results = searcher.cv_results_
-    prefix = f"{MODEL_STEP}__"
-    candidates = [
-        {
-            "params": {k.removeprefix(prefix): v for k, v in params.items()},
-            "mean": float(mean),
-            "std": float(std),
-            "rank": int(rank),
-        }
-        for params, mean, std, rank in zip(
-            results["params"],
-            results["mean_test_score"],
-            results["std_test_score"],
-            results["rank_test_score"],
-        )
-    ]
-    return SearchResult(
-        best_params={k.removeprefix(prefix): v for k, v in searcher.best_params_.items()},
-        cv_score=float(searcher.best_score_),
-        n_splits=n_splits,
-        candidates=candidates,
-    )
-
-
-def refit_and_test(
-    spec: ModelSpec,
-    params: Mapping[str, Any],
-    split: Split,
-    *,
-    scale: bool,
-    seed: int,
-    jobs: int,
-    path: Any = None,
-) -> RefitResult:
-    """Fit the chosen parameters on the whole training part, predict the test part once.
-
-    With `path` (SearchResult.path) the fit starts from the folds' solutions at the
-    chosen C and comes back as the same estimator on the original features.
-    """
-    estimator = build_pipeline(spec, seed, jobs, scale).set_params(**_in_pipeline(params))
-    fit = estimator.fit
-    if path is not None and params:
-
-        def fit(X: np.ndarray, y: np.ndarray) -> None:
-            model = estimator.named_steps[MODEL_STEP]
-            estimator.steps[-1] = (MODEL_STEP, path.refit(model, params["C"], X, y))
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        warnings.simplefilter("ignore", DeprecationWarning)  # library internals, not the user's
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        try:
-            fit(split.X_train, split.y_train)
-        except (ValueError, TypeError) as exc:
-            if not params:
-                raise
-            raise _grid_failure(spec, exc) from None
-        y_pred = np.asarray(estimator.predict(split.X_test))
-    messages = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
-    return RefitResult(estimator=estimator, y_pred=y_pred, warnings=messages)

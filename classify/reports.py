@@ -1,8 +1,5 @@
-"""What a run leaves behind: report.txt, metrics.json, confusion.png and the model bundle.
-
-The bundle is self-describing so that `predict` can rebuild the extractor settings and
-name the classes without the feature file that trained it.
-"""
+"""What a run leaves behind: report.txt, metrics.json, confusion.png, the model bundle
+(classify.bundles) and the ledger row, all from the run's typed records."""
 
 from __future__ import annotations
 
@@ -15,20 +12,9 @@ from typing import Any
 
 import numpy as np
 
-BUNDLE_FORMAT_VERSION = 1
-# Feature-file attributes `predict` needs to compute compatible features.
-EXTRACTOR_KEYS = (
-    "backbone",
-    "weights",
-    "pooling",
-    "input_size",
-    "preprocessing",
-    "feature_dim",
-    "dtype",
-    "format_version",
-)
+from classify.records import Candidate, LedgerRow, Metrics, ModelBundle
+
 AVERAGES = ("macro avg", "weighted avg")
-PHASE_NAMES = {"refit_test": "refit/test"}
 
 
 @dataclass
@@ -86,7 +72,7 @@ def run_name(outputs: Path, features_stem: str, model: str) -> str:
     """`<features-stem>-<model>-<timestamp>`, suffixed when a run of the same second exists."""
     base = f"{features_stem}-{model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     name, n = base, 1
-    while (outputs / "reports" / name).exists() or (outputs / "models" / f"{name}.joblib").exists():
+    while (outputs / "reports" / name).exists() or (outputs / "models" / name).exists():
         n += 1
         name = f"{base}-{n}"
     return name
@@ -153,16 +139,6 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def save_bundle(path: Path, bundle: Mapping[str, Any]) -> None:
-    """The fitted pipeline and everything needed to use it, as one joblib file."""
-    import joblib
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    joblib.dump(dict(bundle), partial)
-    partial.replace(path)
-
-
 def library_versions() -> dict[str, str]:
     """Versions that decide whether a saved estimator loads and behaves the same."""
     from importlib.metadata import PackageNotFoundError, version
@@ -176,49 +152,89 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def format_report(metrics: Mapping[str, Any], classification_text: str) -> str:
+def candidates_table(candidates: Sequence[Candidate], scoring: str, best: Mapping[str, Any]
+                     ) -> list[str]:
+    """The search's candidates, one line each: parameters, CV score mean and std, mean
+    validation log-loss where the model has probabilities, fit time; the chosen one marked."""
+    rows = [[format_params(c.params), f"{c.mean_score:.4f}", f"{c.std_score:.4f}",
+             "-" if c.mean_log_loss is None else f"{c.mean_log_loss:.4f}",
+             f"{c.mean_fit_seconds:.2f}", "<- chosen" if c.params == best else ""]
+            for c in candidates]
+    header = ["parameters", f"cv {scoring}", "std", "log-loss", "fit s", ""]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in [header, *rows]]
+
+
+def format_report(metrics: Metrics, classification_text: str) -> str:
     """The human-readable run summary, printed and saved as report.txt."""
-    features, protocol = metrics["features"], metrics["protocol"]
-    lines = [
-        f"features    {features['path']}",
-        (
-            f"            backbone {features['backbone']}, pooling {features['pooling']}, "
-            f"weights {features['weights']}"
-        ),
-        (
-            f"data        {features['rows']} x {features['dims']} {features['dtype_in_memory']}, "
-            f"{features['classes']} classes; train {protocol['n_train']}, "
-            f"test {protocol['n_test']} (stratified, test size {protocol['test_size']:g}, "
-            f"seed {protocol['seed']})"
-        ),
-        f"model       {metrics['model']}: {metrics['model_summary']}"
-        + (" on standardised features" if metrics["scale"] else ""),
+    first = metrics.features[0]
+    lines = []
+    for source in metrics.features:
+        lines += [
+            f"features    {source.path}",
+            (f"            backbone {source.extractor['backbone']}, pooling "
+             f"{source.extractor['pooling']}, weights {source.extractor['weights']}"),
+        ]
+    if len(metrics.features) > 1:
+        lines.append(f"            fused: {len(metrics.features)} files of the same images, "
+                     "features concatenated in this order")
+    lines += [
+        (f"data        {first.rows} x {sum(s.dims for s in metrics.features)} float32, "
+         f"{first.classes} classes; train {metrics.n_train}, test {metrics.n_test} "
+         f"(stratified, test size {metrics.test_size:g}, seed {metrics.seed})"),
+        f"model       {metrics.model}: {metrics.model_summary}"
+        + (" on standardised features" if metrics.scale else ""),
     ]
-    if features.get("fused"):
-        lines.insert(1, f"            fused: {len(features['files'])} files of the same images, "
-                        "features concatenated in this order")
-    if metrics.get("cluster"):
-        lines.append(f"cluster     {metrics['cluster']} (Dask; features read by the workers)")
-    if metrics["grid"]:
-        grid = "; ".join(
-            f"{name} in {', '.join(format_value(v) for v in values)}"
-            for name, values in metrics["grid"].items()
-        )
+    if metrics.cluster:
+        lines.append(f"cluster     {metrics.cluster} (Dask; features read by the workers)")
+    if metrics.grid:
+        grid = "; ".join(f"{name} in {', '.join(format_value(v) for v in values)}"
+                         for name, values in metrics.grid.items())
         lines += [
             f"search      {grid}",
-            (
-                f"            {len(metrics['candidates'])} candidate(s), "
-                f"{protocol['cv_used']}-fold stratified cv on the training part"
-            ),
-            f"best        {format_params(metrics['best_params'])}",
-            f"cv accuracy {metrics['cv_score']:.4f}",
+            (f"            {len(metrics.candidates)} candidate(s), {metrics.cv_used}-fold "
+             f"stratified cv on the training part, scored by {metrics.scoring}"),
+            "",
+            *("            " + line for line in candidates_table(
+                metrics.candidates, metrics.scoring, metrics.best_params)),
+            "",
+            f"best        {format_params(metrics.best_params)}",
+            f"cv {metrics.scoring} {metrics.cv_score:.4f}",
         ]
+        if metrics.tie_break:
+            lines.append(f"tie-break   {metrics.tie_break}")
     else:
         lines.append("search      none (no --grid): library defaults fitted once")
-    lines += ["", classification_text.rstrip(), "", f"accuracy    {metrics['accuracy']:.4f}"]
-    lines += [f"warning     {message}" for message in metrics["warnings"]]
-    timings = metrics["timings"]
-    lines.append(
-        "time        " + ", ".join(f"{PHASE_NAMES.get(k, k)} {v:.2f} s" for k, v in timings.items())
-    )
+    lines += ["", classification_text.rstrip(), "", f"accuracy    {metrics.accuracy:.4f}"]
+    lines += [f"warning     {message}" for message in metrics.warnings]
+    lines.append("time        " + ", ".join(f"{k} {v:.2f} s" for k, v in metrics.timings.items()))
     return "\n".join(lines) + "\n"
+
+
+def save_run(metrics: Metrics, text: str, evaluation: Evaluation, bundle: ModelBundle) -> None:
+    """The model bundle, report.txt and confusion.png (metrics.json follows, with timings)."""
+    from classify.bundles import save_bundle
+
+    save_bundle(Path(metrics.model_dir), bundle)
+    report_dir = Path(metrics.report_dir)
+    report_dir.mkdir(parents=True)
+    (report_dir / "report.txt").write_text(text, encoding="utf-8")
+    stem = Path(metrics.features[0].path).stem
+    title = f"{stem} / {metrics.model}: accuracy {evaluation.accuracy:.4f}"
+    write_confusion(report_dir / "confusion.png", evaluation, bundle.label_names, title)
+
+
+def ledger_row(metrics: Metrics) -> LedgerRow:
+    """The results.csv row of a run, taken from its metrics so the two always agree."""
+    def joined(key: str) -> str:  # a fused run names every file's setting, in order
+        return " + ".join(str(source.extractor[key]) for source in metrics.features)
+
+    return LedgerRow(
+        time=metrics.created,
+        features=" + ".join(source.path for source in metrics.features),
+        backbone=joined("backbone"), pooling=joined("pooling"), weights=joined("weights"),
+        model=metrics.model + ("+scale" if metrics.scale else ""),
+        params=metrics.best_params, accuracy=metrics.accuracy, macro_f1=metrics.macro_f1,
+        seconds=sum(metrics.timings.values()), report=metrics.report_dir,
+    )  # fmt: skip

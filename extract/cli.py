@@ -11,6 +11,7 @@ import click
 
 import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from extract import backbones, cache, parts, store
+from extract.errors import os_error_line
 from extract.scan import ScanError, scan
 from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings
 
@@ -178,8 +179,7 @@ def main(
         click.echo(f"\n{_interrupted(planned_output, force)}", err=True)
         sys.exit(130)
     except OSError as exc:
-        raise click.ClickException(
-            f"{exc.filename or planned_output}: {exc.strerror or exc}") from None
+        raise click.ClickException(os_error_line(exc, planned_output)) from None
     for path in outcome.skipped:
         click.echo(f"skipped (unreadable): {root / path}", err=True)
     click.echo(outcome.summary())

@@ -9,6 +9,7 @@ still refuses partial and virtual files that older versions wrote.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,10 +203,16 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
                          attrs, skipped)
 
 
+class Float64Note(UserWarning):
+    """A float64 features dataset, read as float32 (the reader's own conversion, once)."""
+
+
 def _features_dataset(f: h5py.File, path: Path) -> h5py.Dataset:
     feats = _dataset(f, path, "features", 2, "f")
-    if feats.dtype.itemsize > 4:
-        raise FeatureFileError(f"{path}: 'features' must be float32 or float16, "
+    if feats.dtype == np.float64:  # numpy's default: files users write themselves
+        warnings.warn(Float64Note(f"{path}: float64 features, read as float32"), stacklevel=2)
+    elif feats.dtype.itemsize > 4:
+        raise FeatureFileError(f"{path}: 'features' must be float16, float32 or float64, "
                                f"found {feats.dtype}")
     return feats
 

@@ -7,13 +7,13 @@ import json
 import os
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from featurefiles import delete_dataset, set_attr, write_feature_file
 
 from classify import protocol
+from classify.bundles import load_bundle
 from classify.cli import main
 from extract.store import read_features
 
@@ -124,7 +124,7 @@ def test_too_few_usable_classes(outputs: Path) -> None:
 def test_unwritable_outputs_is_a_one_line_error(feature_file: Path, outputs: Path) -> None:
     (outputs / "models").write_text("a file where the models folder should be")
     assert_one_line_error(
-        run(outputs, "--features", str(feature_file), "--jobs", "1"), f"{outputs / 'models'}:"
+        run(outputs, "--features", str(feature_file), "--jobs", "1"), f"{outputs / 'models'}/"
     )
 
 
@@ -169,7 +169,8 @@ def test_run_writes_report_metrics_confusion_bundle_and_ledger_that_agree(
         "class_03",
         "accuracy    ",
         "time        load",
-        "refit/test",
+        "parameters  cv accuracy  std     log-loss  fit s",
+        "<- chosen",
     ):
         assert expected in result.output
 
@@ -194,14 +195,22 @@ def test_run_writes_report_metrics_confusion_bundle_and_ledger_that_agree(
         "weighted_recall",
         "weighted_f1",
     ):
-        assert 0.0 <= metrics[key] <= 1.0
-    assert metrics["features"]["dataset_fingerprint"] == "fingerprint-of-toy"
-    assert metrics["features"]["backbone"] == "vgg16"
-    assert metrics["protocol"] | {"seed": 42, "test_size": 0.25, "cv": 3} == metrics["protocol"]
-    assert set(metrics["timings"]) == {"load", "search", "refit_test", "save"}
-    assert np.trace(np.array(metrics["confusion_matrix"])) / metrics["protocol"]["n_test"] == (
+        assert 0.0 <= metrics["summary"][key] <= 1.0
+    (source,) = metrics["features"]
+    assert source["dataset_fingerprint"] == "fingerprint-of-toy"
+    assert source["extractor"]["backbone"] == "vgg16"
+    assert (metrics["seed"], metrics["test_size"], metrics["cv"]) == (42, 0.25, 3)
+    assert set(metrics["timings"]) == {"load", "search", "test", "save"}
+    assert np.trace(np.array(metrics["confusion_matrix"])) / metrics["n_test"] == (
         pytest.approx(metrics["accuracy"])
     )
+    predictions = metrics["test_predictions"]
+    assert len(predictions) == metrics["n_test"]
+    assert {"path", "true_class", "predicted_class", "top_probability"} == set(predictions[0])
+    assert np.mean([p["true_class"] == p["predicted_class"] for p in predictions]) == (
+        pytest.approx(metrics["accuracy"]))
+    assert all(p["path"].startswith(p["true_class"] + "/") for p in predictions)
+    assert all(0.25 <= p["top_probability"] <= 1 for p in predictions)
 
     with (outputs / "results.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -211,14 +220,16 @@ def test_run_writes_report_metrics_confusion_bundle_and_ledger_that_agree(
     assert json.loads(rows[0]["params"]) == metrics["best_params"]
     assert rows[0]["model"] == "logreg" and rows[0]["backbone"] == "vgg16"
 
-    bundle = joblib.load(only(outputs / "models", "*.joblib"))
-    assert bundle["model"] == "logreg" and bundle["format_version"] == 1
-    assert bundle["label_names"] == ["class_00", "class_01", "class_02", "class_03"]
-    assert bundle["params"] == metrics["best_params"]
-    assert bundle["extractor"]["backbone"] == "vgg16"
-    assert bundle["extractor"]["feature_dim"] == 16
-    assert bundle["metrics"]["accuracy"] == pytest.approx(metrics["accuracy"])
-    assert bundle["estimator"].predict(np.zeros((2, 16), dtype=np.float32)).shape == (2,)
+    model_dir = only(outputs / "models")
+    assert sorted(p.name for p in model_dir.iterdir()) == ["bundle.json", "estimator.skops"]
+    bundle = load_bundle(model_dir)
+    assert bundle.model == "logreg" and bundle.format_version == 2
+    assert bundle.label_names == ["class_00", "class_01", "class_02", "class_03"]
+    assert bundle.params == metrics["best_params"]
+    assert [e["backbone"] for e in bundle.extractors] == ["vgg16"]
+    assert bundle.extractors[0]["feature_dim"] == 16
+    assert bundle.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert bundle.estimator.predict(np.zeros((2, 16), dtype=np.float32)).shape == (2,)
 
 
 def test_no_grid_fits_the_defaults_once(feature_file: Path, outputs: Path) -> None:
@@ -247,8 +258,9 @@ def test_scaled_product_grid_on_another_model(feature_file: Path, outputs: Path)
     assert result.exit_code == 0, result.output
     metrics = json.loads(only(only(outputs / "reports"), "metrics.json").read_text())
     assert len(metrics["candidates"]) == 4
-    bundle = joblib.load(only(outputs / "models", "*.joblib"))
-    assert [name for name, _ in bundle["estimator"].steps] == ["scale", "model"]
+    assert metrics["best_params"].keys() == {"n_neighbors", "weights"}
+    bundle = load_bundle(only(outputs / "models"))
+    assert [name for name, _ in bundle.estimator.steps] == ["scale", "model"]
 
 
 def test_bundle_keeps_working_after_the_scratch_copy_is_gone(
@@ -266,9 +278,9 @@ def test_bundle_keeps_working_after_the_scratch_copy_is_gone(
     result = run(outputs, "--features", str(feature_file), "--model", "knn", "--jobs", "1")
     assert result.exit_code == 0, result.output
     assert len(scratch_files) == 1 and not scratch_files[0].parent.exists()
-    bundle = joblib.load(only(outputs / "models", "*.joblib"))
+    bundle = load_bundle(only(outputs / "models"))
     features = read_features(feature_file)
-    assert (bundle["estimator"].predict(features.X) == features.y).mean() > 0.9
+    assert (bundle.estimator.predict(features.X) == features.y).mean() > 0.9
 
 
 def test_small_class_is_dropped_and_cv_reduced_without_a_traceback(outputs: Path) -> None:
@@ -279,9 +291,9 @@ def test_small_class_is_dropped_and_cv_reduced_without_a_traceback(outputs: Path
     assert "warning: dropping 1 class(es) with fewer than 3 images: class_03 (1)" in result.output
     assert "note: --cv 5 reduced to 2: class 'class_01' has only 2 training images" in result.output
     metrics = json.loads(only(only(outputs / "reports"), "metrics.json").read_text())
-    assert metrics["protocol"]["cv_used"] == 2
-    assert metrics["protocol"]["dropped_classes"] == ["class_03 (1)"]
-    assert "class_03" not in joblib.load(only(outputs / "models", "*.joblib"))["label_names"]
+    assert metrics["cv_used"] == 2
+    assert metrics["dropped_classes"] == ["class_03 (1)"]
+    assert "class_03" not in load_bundle(only(outputs / "models")).label_names
 
 
 def test_history_lists_runs_best_first(feature_file: Path, outputs: Path) -> None:

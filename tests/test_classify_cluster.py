@@ -17,7 +17,8 @@ import pytest
 from featurefiles import write_feature_file
 from test_classify_cli import assert_one_line_error, only, run
 
-from classify.predict import load_bundle, top_k
+from classify.bundles import load_bundle
+from classify.predict import top_k
 from extract.store import read_features
 
 # Overlapping classes, so the models make mistakes and their test accuracies can differ.
@@ -50,6 +51,13 @@ def metrics_of(outputs: Path) -> dict:
     return json.loads((only(outputs / "reports") / "metrics.json").read_text())
 
 
+SPLIT = ("n_train", "n_test", "cv_used", "seed", "test_size", "dropped_classes")
+
+
+def same_split(a: dict, b: dict) -> bool:
+    return all(a[key] == b[key] for key in SPLIT)
+
+
 def run_both(tmp_path: Path, scheduler: str, features: Path, *args: str) -> tuple[dict, dict]:
     """The local run and the cluster run of the same command; their metrics."""
     local, remote = tmp_path / "local", tmp_path / "cluster"
@@ -64,7 +72,7 @@ def test_logreg_matches_the_local_path(tmp_path: Path, scheduler: str, overlappi
     local, remote = run_both(tmp_path, scheduler, overlapping, "--model", "logreg",
                              "--grid", "C=0.001,0.01,0.1,1")
     assert remote["cluster"] == scheduler and local["cluster"] is None
-    assert remote["protocol"] == local["protocol"]  # the same split and folds
+    assert same_split(remote, local)  # the same split and folds
     assert remote["best_params"] == local["best_params"]
     assert [c["params"] for c in remote["candidates"]] == [c["params"] for c in local["candidates"]]
     assert remote["cv_score"] == pytest.approx(local["cv_score"], abs=LOGREG_TOLERANCE)
@@ -77,36 +85,39 @@ def test_logreg_matches_the_local_path(tmp_path: Path, scheduler: str, overlappi
     report = only(outputs / "reports")
     assert {p.name for p in report.iterdir()} == {"report.txt", "metrics.json", "confusion.png",
                                                   "index.html"}
-    assert [i["path"] for i in remote["test_images"]] == [i["path"] for i in local["test_images"]]
+    assert [i["path"] for i in remote["test_predictions"]] == [i["path"] for i in local["test_predictions"]]
     assert "cluster     " in (report / "report.txt").read_text()
     with (outputs / "results.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["model"] == "logreg" and row["report"] == str(report)
-    bundle = load_bundle(only(outputs / "models", "*.joblib"))
+    bundle = load_bundle(only(outputs / "models"))
     features = read_features(overlapping)
-    local_bundle = load_bundle(only(tmp_path / "local" / "models", "*.joblib"))
-    ours = bundle["estimator"].predict_proba(features.X)
-    theirs = local_bundle["estimator"].predict_proba(features.X)
+    local_bundle = load_bundle(only(tmp_path / "local" / "models"))
+    ours = bundle.estimator.predict_proba(features.X)
+    theirs = local_bundle.estimator.predict_proba(features.X)
     assert np.abs(ours - theirs).max() < 0.05  # the same model, up to solver tolerance
-    top = top_k(bundle["estimator"], features.X[:5], bundle["label_names"], 2)
-    assert len(top) == 5 and all(name in bundle["label_names"] for name in top[0][0])
+    top = top_k(bundle.estimator, features.X[:5], bundle.label_names, 2)
+    assert len(top) == 5 and all(name in bundle.label_names for name in top[0][0])
 
 
 def test_xgb_matches_the_local_path(tmp_path: Path, scheduler: str, overlapping: Path) -> None:
     local, remote = run_both(tmp_path, scheduler, overlapping, "--model", "xgb",
                              "--grid", "max_depth=2,4", "--grid", "n_estimators=30")
-    assert remote["protocol"] == local["protocol"]
+    assert same_split(remote, local)
     assert len(remote["candidates"]) == 2
     assert remote["accuracy"] == pytest.approx(local["accuracy"], abs=XGB_TOLERANCE)
     assert remote["cv_score"] == pytest.approx(local["cv_score"], abs=XGB_TOLERANCE)
     from xgboost import XGBClassifier
 
-    bundle = load_bundle(only(tmp_path / "cluster" / "models", "*.joblib"))
-    model = bundle["estimator"][-1]
+    model_dir = only(tmp_path / "cluster" / "models")
+    assert sorted(p.name for p in model_dir.iterdir()) == ["booster.json", "bundle.json"]
+    model = load_bundle(model_dir).estimator
     assert type(model) is XGBClassifier  # an ordinary one: predict needs no cluster
-    assert model.get_params()["max_depth"] == remote["best_params"]["max_depth"]
+    dump = model.get_booster().get_dump()  # one line per node, indented by its depth
+    depth = max(len(line) - len(line.lstrip("\t")) for tree in dump for line in tree.splitlines())
+    assert depth == remote["best_params"]["max_depth"]
     features = read_features(overlapping)
-    assert bundle["estimator"].predict_proba(features.X).shape == (len(features.y), len(COUNTS))
+    assert model.predict_proba(features.X).shape == (len(features.y), len(COUNTS))
 
 
 def test_two_classes_fit_the_binomial_model(tmp_path: Path, scheduler: str) -> None:
@@ -115,8 +126,8 @@ def test_two_classes_fit_the_binomial_model(tmp_path: Path, scheduler: str) -> N
                                   spread=0.3)
     local, remote = run_both(tmp_path, scheduler, features, "--model", "logreg", "--grid", "C=1")
     assert remote["accuracy"] == pytest.approx(local["accuracy"], abs=LOGREG_TOLERANCE)
-    bundle = load_bundle(only(tmp_path / "cluster" / "models", "*.joblib"))
-    assert bundle["estimator"][-1].coef_.shape == (1, DIMS)
+    bundle = load_bundle(only(tmp_path / "cluster" / "models"))
+    assert bundle.estimator.coef_.shape == (1, DIMS)
 
 
 def test_partial_file_is_refused(outputs: Path, scheduler: str) -> None:

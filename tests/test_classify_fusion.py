@@ -7,7 +7,6 @@ import csv
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
@@ -15,6 +14,7 @@ from featurefiles import ATTRS
 from imagefolders import make_folder
 
 from classify import fusion
+from classify.bundles import load_bundle
 from classify.cli import main as classify_main
 from classify.predict import main as predict_main
 from extract.cli import main as extract_main
@@ -174,23 +174,23 @@ def test_fused_run_beats_each_file_and_is_recorded_as_fused(pair, outputs: Path)
     alone_a, alone_b, fused = ledger(outputs)
     assert max(float(alone_a["accuracy"]), float(alone_b["accuracy"])) < 0.7
     assert float(fused["accuracy"]) >= 0.95
-    assert fused["backbone"] == "vgg16+resnet50" and fused["features"] == f"{a} + {b}"
+    assert fused["backbone"] == "vgg16 + resnet50" and fused["features"] == f"{a} + {b}"
     assert "fused: 2 files of the same images" in result.output
     history = CliRunner().invoke(classify_main, ["--history", "--outputs", str(outputs)])
     assert f"{a.name} + {b.name}" in history.output
     metrics = json.loads((Path(fused["report"]) / "metrics.json").read_text())
-    assert metrics["features"]["fused"] and metrics["features"]["dims"] == 16
-    (model,) = [m for m in (outputs / "models").glob("*.joblib") if "+" in m.name]
-    bundle = joblib.load(model)
-    assert [e["backbone"] for e in bundle["extractors"]] == ["vgg16", "resnet50"]
-    assert [e["feature_dim"] for e in bundle["extractors"]] == [8, 8]
+    assert [source["dims"] for source in metrics["features"]] == [8, 8]
+    (model,) = [m for m in (outputs / "models").iterdir() if "+" in m.name]
+    bundle = load_bundle(model)
+    assert [e["backbone"] for e in bundle.extractors] == ["vgg16", "resnet50"]
+    assert [e["feature_dim"] for e in bundle.extractors] == [8, 8]
 
 
 def test_dataset_with_several_backbones_fuses_their_files(pair, outputs: Path) -> None:
     result = run(outputs, "--dataset", "toy", "--backbone", "resnet50", "--backbone", "vgg16")
     assert result.exit_code == 0, result.output
     (row,) = ledger(outputs)
-    assert row["backbone"] == "resnet50+vgg16" and float(row["accuracy"]) >= 0.95
+    assert row["backbone"] == "resnet50 + vgg16" and float(row["accuracy"]) >= 0.95
 
 
 def test_dataset_with_two_poolings_fuses_avg_and_max(outputs: Path) -> None:
@@ -202,7 +202,7 @@ def test_dataset_with_two_poolings_fuses_avg_and_max(outputs: Path) -> None:
                  "--pooling", "avg", "--pooling", "max")
     assert result.exit_code == 0, result.output
     (row,) = ledger(outputs)
-    assert (row["backbone"], row["pooling"]) == ("vgg16+vgg16", "avg+max")
+    assert (row["backbone"], row["pooling"]) == ("vgg16 + vgg16", "avg + max")
 
 
 def test_mismatched_files_are_one_line_errors_and_write_nothing(tmp_path, outputs) -> None:
@@ -240,14 +240,14 @@ def test_predict_rebuilds_every_extractor_of_a_fused_model(tmp_path: Path) -> No
         "--features", str(files[0]), "--features", str(files[1]), "--model", "logreg",
         "--outputs", str(outputs), "--jobs", "1", "--cv", "2"])
     assert result.exit_code == 0, result.output
-    (model,) = (outputs / "models").glob("*.joblib")
+    (model,) = (outputs / "models").iterdir()
     predictions = tmp_path / "predictions.csv"
     result = CliRunner().invoke(predict_main, [
         "--model", str(model), str(root), "--top", "3", "--output", str(predictions)])
     assert result.exit_code == 0, result.output
     assert "24 images labelled, 0 skipped" in result.output
     fused = fusion.read_fused(files)
-    estimator = joblib.load(model)["estimator"]
+    estimator = load_bundle(model).estimator
     expected = estimator.predict_proba(fused.X)
     rows = {row["path"]: row for row in csv.DictReader(predictions.open(encoding="utf-8"))}
     for relative, scores in zip(fused.paths, expected):

@@ -12,11 +12,11 @@ from classify.models import (
     MODELS,
     ModelError,
     get_model,
+    model_parameters,
     parse_grid_option,
     parse_value,
     resolve_grid,
 )
-from classify.protocol import model_parameters
 
 
 @pytest.mark.parametrize(

@@ -75,15 +75,15 @@ def test_classify_run_writes_pages_metrics_and_history_points_at_the_index(
 ) -> None:
     report = _overlapping_run(outputs, tmp_path, with_images=False)
     metrics = json.loads((report / "metrics.json").read_text())
-    images = metrics["test_images"]
-    assert len(images) == metrics["protocol"]["n_test"]
-    wrong = [i for i in images if i["true"] != i["predicted"]]
+    images = metrics["test_predictions"]
+    assert len(images) == metrics["n_test"]
+    wrong = [i for i in images if i["true_class"] != i["predicted_class"]]
     assert 0 < len(wrong) < len(images), "the data should give some, not all, mistakes"
-    assert all(i["path"].startswith(i["true"] + "/") for i in images)
+    assert all(i["path"].startswith(i["true_class"] + "/") for i in images)
     page = (report / "index.html").read_text(encoding="utf-8")
     assert page.count("<figure>") == len(wrong)
     assert page.count("image not found") == len(wrong)  # no images on disk: placeholders
-    accuracy = sum(i["true"] == i["predicted"] for i in images) / len(images)
+    accuracy = sum(i["true_class"] == i["predicted_class"] for i in images) / len(images)
     assert f"accuracy {accuracy:.4f}" in page
 
     _classify(outputs, "--features", str(outputs / "features" / "toy-vgg16-avg.h5"),
@@ -119,12 +119,12 @@ def test_pages_render_in_headless_chromium(outputs: Path, tmp_path: Path) -> Non
     page = report / "index.html"
     dom = _chromium("--dump-dom", page.as_uri(), cwd=tmp_path)
     assert dom.returncode == 0, dom.stderr
-    wrong = [i for i in json.loads((report / "metrics.json").read_text())["test_images"]
-             if i["true"] != i["predicted"]]
+    wrong = [i for i in json.loads((report / "metrics.json").read_text())["test_predictions"]
+             if i["true_class"] != i["predicted_class"]]
     assert len(re.findall(r'<img src="data:image/jpeg;base64,', dom.stdout)) == len(wrong)
     assert len(re.findall(r'<th class="row">', dom.stdout)) == 4
-    pairs = {(i["true"], i["predicted"]) for i in
-             json.loads((report / "metrics.json").read_text())["test_images"]}
+    pairs = {(i["true_class"], i["predicted_class"]) for i in
+             json.loads((report / "metrics.json").read_text())["test_predictions"]}
     assert len(re.findall(r'<td title="true ', dom.stdout)) == len(pairs)
 
     shot = tmp_path / "run.png"

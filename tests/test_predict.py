@@ -1,7 +1,11 @@
 """predict: a model trained here labels images through the same extractor as extract."""
 
 import csv
+import json
+import os
+import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from imagefolders import make_folder
@@ -29,7 +33,7 @@ def trained(tmp_path_factory):
         "--features", str(features), "--model", "logreg", "--outputs", str(outputs),
         "--jobs", "1", "--cv", "2"])
     assert result.exit_code == 0, result.output
-    (model,) = (outputs / "models").glob("*.joblib")
+    (model,) = (outputs / "models").iterdir()
     return root, model, tmp
 
 
@@ -99,11 +103,10 @@ def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
     if case == "missing image":
         args, message = ("--model", model, tmp_path / "nope.jpg"), "nope.jpg: no such file"
     elif case == "missing model":
-        args, message = ("--model", tmp_path / "m.joblib", root), "m.joblib: no such model file"
+        args, message = ("--model", tmp_path / "m", root), "m: no such model"
     elif case == "not a model":
-        bogus = tmp_path / "bogus.joblib"
-        bogus.write_text("hello")
-        args, message = ("--model", bogus, root), "bogus.joblib: not a model saved by classify"
+        (tmp_path / "bogus").mkdir()
+        args, message = ("--model", tmp_path / "bogus", root), "bogus: no bundle.json; not a model"
     else:
         (tmp_path / "empty").mkdir()
         args, message = ("--model", model, tmp_path / "empty"), "no images found in"
@@ -112,14 +115,22 @@ def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
     assert message in result.output and "Traceback" not in result.output
 
 
-def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
-    import joblib
+def _copy_with_metadata(model, target, change):
+    """The bundle `model` copied to `target`, its bundle.json passed through `change`."""
+    shutil.copytree(model, target)
+    metadata = json.loads((target / "bundle.json").read_text())
+    change(metadata)
+    (target / "bundle.json").write_text(json.dumps(metadata))
+    return target
 
+
+def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
     root, model, _ = trained
-    bundle = joblib.load(model)
-    bundle["extractor"]["preprocessing"] = "keras.applications.resnet.preprocess_input"
-    altered = tmp_path / "altered.joblib"
-    joblib.dump(bundle, altered)
+
+    def change(metadata):
+        metadata["extractors"][0]["preprocessing"] = "keras.applications.resnet.preprocess_input"
+
+    altered = _copy_with_metadata(model, tmp_path / "altered", change)
     result = _predict("--model", altered, root)
     assert result.exit_code == 1
     assert "preprocessed by keras.applications.resnet.preprocess_input" in result.output
@@ -128,7 +139,6 @@ def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
 
 def test_features_are_rounded_to_the_dtype_the_model_was_trained_on(trained):
     """A model trained on a --dtype float16 file sees float16-rounded features."""
-    import numpy as np
 
     from classify.predict import feature_rows
 
@@ -143,3 +153,42 @@ def test_features_are_rounded_to_the_dtype_the_model_was_trained_on(trained):
     assert rounded.dtype == np.float32
     np.testing.assert_array_equal(rounded, exact.astype(np.float16).astype(np.float32))
     assert not np.array_equal(rounded, exact)
+
+
+def test_a_bundle_holding_a_hostile_object_is_refused(trained, tmp_path):
+    """An estimator file whose objects would call os.system on load is never loaded."""
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    root, model, _ = trained
+    hostile = _copy_with_metadata(model, tmp_path / "hostile", lambda metadata: None)
+    estimator = sio.load(model / "estimator.skops")
+    sio.dump(Pipeline([("boom", FunctionTransformer(os.system)), ("model", estimator)]),
+             hostile / "estimator.skops")
+    result = _predict("--model", hostile, root)
+    assert result.exit_code == 1
+    assert "holds types classify never saves (posix.system)" in result.output
+    assert "refused" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_old_pickled_bundle_loads_only_with_trust(trained, tmp_path):
+    """Format-1 bundles (one joblib pickle) need --trust, and say what it means."""
+    import joblib
+    import skops.io as sio
+
+    root, model, _ = trained
+    metadata = json.loads((model / "bundle.json").read_text())
+    old = tmp_path / "old.joblib"
+    joblib.dump({"format_version": 1, "model": "logreg",
+                 "estimator": sio.load(model / "estimator.skops"),
+                 "label_names": metadata["label_names"],
+                 "extractor": metadata["extractors"][0]}, old)
+    refused = _predict("--model", old, root / "class_0")
+    assert refused.exit_code == 1
+    assert "an old pickled model" in refused.output and "pass --trust" in refused.output
+    trusted = _predict("--model", old, "--trust", root / "class_0")
+    assert trusted.exit_code == 0, trusted.output
+    assert "warning: loading" in trusted.output and "with pickle (--trust)" in trusted.output
+    assert "8 images labelled, 0 skipped" in trusted.output

@@ -38,7 +38,7 @@ def test_extract_and_predict_print_only_our_own_lines(tmp_path: Path) -> None:
 
     trained = _run(BIN / "classify", "--model", "knn", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
-    model = next((tmp_path / "outputs" / "models").glob("*.joblib"))
+    model = next((tmp_path / "outputs" / "models").iterdir())
     predicted = _run(BIN / "predict", "--model", model, root, cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr
     assert not NATIVE_LOG_LINE.search(predicted.stderr), predicted.stderr
