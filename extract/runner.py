@@ -197,6 +197,7 @@ def run(
         if previous is not None and previous.get("dataset_fingerprint") == the_plan.fingerprint:
             log(f"{output}: features for these images and settings exist; reusing "
                 "(--force extracts again)")
+            remove_parts(output)  # a run killed between its rename and its clean-up
             note = cache.mark_used(output)
             if note:
                 log(note)
