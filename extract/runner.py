@@ -236,7 +236,8 @@ def run(
     action = ("resumed" if len(pending) < len(planned)
               else "updated" if previous is not None else "created")
     return Outcome(output, action, done.rows, done.skipped, int(attrs["feature_dim"]),
-                   time.perf_counter() - started, computed=len(todo),
+                   time.perf_counter() - started,
+                   computed=sum(len(shard.rows) for shard, _ in pending),
                    reused_rows=len(reused.rows) if reused else 0, startup=startup,
                    working=working)
 
