@@ -1,0 +1,153 @@
+"""SIGKILL of the real `extract` command at uniformly random moments of its writing.
+
+Each attempt is a fresh `python -m extract`. Its writing begins when the first part's
+temporary file (or, with every part done, the feature file's) appears; the kill comes
+after a delay drawn uniformly from how long an uninterrupted run writes, so it lands
+in TensorFlow's batches, HDF5's writes, fsyncs, renames and the clean-up in proportion
+to their time. (Before that moment the run only loads TensorFlow: a kill there leaves
+nothing to recover, and would cost seconds each.) The same command then runs again,
+and is itself killed three times in four, until one run finishes: it must succeed, and
+its file must equal the uninterrupted run's, bit for bit.
+
+A start of TensorFlow costs seconds, so the default suite kills a handful of times; the
+`long` variant, which .ci/run runs, kills 50 times.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from faultkit import TIMEOUT_S, contents, differences, extract_args, rows_lost
+
+from extract import parts, store
+
+POLL_S = 0.005
+
+
+def _writing(out: Path, since_ns: int) -> bool:
+    """Whether a temporary file (a part's, the feature file's) was written since then;
+    one a killed run left behind does not count."""
+    tmp = [*parts.folder(out).glob("*.h5.tmp"), out.with_name(out.name + ".tmp")]
+    for path in tmp:
+        try:
+            if path.stat().st_mtime_ns >= since_ns:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    started_ns = time.time_ns()
+    with open(log, "ab") as sink:
+        child = subprocess.Popen([sys.executable, "-m", "extract", *args], stdout=sink,
+                                 stderr=sink)
+    child.started_ns = started_ns
+    return child
+
+
+def _until_writing(child: subprocess.Popen, out: Path) -> float | None:
+    """When the child began to write (perf_counter), or None if it ended first."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while child.poll() is None and time.monotonic() < deadline:
+        if _writing(out, child.started_ns):
+            return time.perf_counter()
+        time.sleep(POLL_S)
+    return None
+
+
+def _window(args: list[str], out: Path, log: Path) -> float:
+    """How long an uninterrupted run writes, from its first temporary file to its exit."""
+    child = _start(args, log)
+    began = _until_writing(child, out)
+    assert child.wait(TIMEOUT_S) == 0, log.read_text()[-3000:]
+    assert began is not None
+    return time.perf_counter() - began
+
+
+def _where(out: Path) -> str:
+    folder = parts.folder(out)
+    if out.with_name(out.name + ".tmp").exists():
+        return "writing the feature file"
+    if folder.is_dir() and any(folder.glob("*.h5.tmp")):
+        return "computing a part"
+    return "between parts or cleaning up"
+
+
+def _whole_or_absent(out: Path, want: dict) -> list[str]:
+    """What a kill must never leave: a file under a final name that is not whole."""
+    faults = []
+    if out.exists() and differences(contents(out), want):
+        faults.append(f"{out} is neither absent nor the finished file")
+    folder = parts.folder(out)
+    for part in folder.glob("*.h5") if folder.is_dir() else []:
+        if not parts.is_complete(part, key=store.read_attrs(part).get("shard_key")):
+            faults.append(f"{part} is published but not whole")
+    return faults
+
+
+def _kill_and_rerun(kills: int, standard: tuple[Path, Path], tmp_path: Path,
+                    ledger) -> None:
+    root, reference = standard
+    want = contents(reference)
+    rng = random.Random(kills)
+    log = tmp_path / "extract.log"
+    probe = tmp_path / "probe.h5"
+    window = _window(extract_args(root, probe), probe, log)
+    assert differences(contents(probe), want) == []  # a child writes what this process did
+
+    done = cycles = lost = 0
+    failures: list[str] = []
+    where: dict[str, int] = {}
+    while done < kills:
+        cycles += 1
+        out = tmp_path / f"cycle{cycles}" / "features.h5"
+        args = extract_args(root, out)
+        first = True
+        while True:
+            child = _start(args, log)
+            if first or rng.random() < 0.75:
+                if _until_writing(child, out) is not None:
+                    time.sleep(rng.uniform(0, window))
+                    child.send_signal(signal.SIGKILL)
+            code = child.wait(TIMEOUT_S)
+            if code == -signal.SIGKILL:
+                done += 1
+                first = False
+                where[_where(out)] = where.get(_where(out), 0) + 1
+                failures += _whole_or_absent(out, want)
+                continue
+            if code != 0:
+                failures.append(f"a rerun exited with status {code}: "
+                                f"{log.read_text()[-1500:]}")
+            elif first:  # finished before the kill came: start this cycle over
+                out.unlink()
+                continue
+            break
+        lost += rows_lost(contents(out), want) if out.exists() else len(want["paths"])
+        if out.exists() and differences(contents(out), want):
+            failures.append(f"{out} differs: {differences(contents(out), want)}")
+        if parts.folder(out).exists():
+            failures.append(f"{parts.folder(out)} left after the finished run")
+    ledger.add("SIGKILL at random moments (extract)", injected=done,
+               recovered=done - len(failures), rows_lost=lost)
+    print(f"{done} kills in {cycles} cycles, writing window {window:.2f} s: {where}")
+    assert failures == []
+    assert sum(where.values()) == done >= kills
+
+
+def test_random_sigkills_of_extract(standard: tuple[Path, Path], tmp_path: Path,
+                                    ledger) -> None:
+    _kill_and_rerun(6, standard, tmp_path, ledger)
+
+
+@pytest.mark.long
+def test_fifty_random_sigkills_of_extract(standard: tuple[Path, Path], tmp_path: Path,
+                                          ledger) -> None:
+    _kill_and_rerun(50, standard, tmp_path, ledger)
