@@ -34,10 +34,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: imagefolders
 
-from faultkit import contents, differences, rows_lost  # noqa: E402
-from synthetic import add_images, extract_once  # noqa: E402
+from faultkit import contents, differences, rows_lost
+from synthetic import add_images, extract_once
 
-from extract import parts, store  # noqa: E402
+from extract import parts, store
+
 
 def fork_run(root: Path, output: Path) -> int:
     pid = os.fork()

@@ -112,10 +112,10 @@ def _kill_and_rerun(kills: int, standard: tuple[Path, Path], tmp_path: Path,
         first = True
         while True:
             child = _start(args, log)
-            if first or rng.random() < 0.75:
-                if _until_writing(child, out) is not None:
-                    time.sleep(rng.uniform(0, window))
-                    child.send_signal(signal.SIGKILL)
+            kill = first or rng.random() < 0.75
+            if kill and _until_writing(child, out) is not None:
+                time.sleep(rng.uniform(0, window))
+                child.send_signal(signal.SIGKILL)
             code = child.wait(TIMEOUT_S)
             if code == -signal.SIGKILL:
                 done += 1

@@ -38,6 +38,19 @@ class StopsAfter(SyntheticRows):
                 raise KeyboardInterrupt
 
 
+class FirstDoes(SyntheticRows):
+    """Runs `action` before the shards: after the runner's checks, before consolidation."""
+
+    def __init__(self, action: Callable[[], None]):
+        super().__init__()
+        self.action = action
+
+    def run(self, jobs: list[ShardJob], progress: Callable[[int], None]
+            ) -> Iterator[ShardResult]:
+        self.action()
+        yield from super().run(jobs, progress)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A folder (3 shards), its uninterrupted file, and the two parts a Ctrl-C kept."""
@@ -157,16 +170,14 @@ def test_part_damaged_after_the_check_is_never_consolidated(
         original = setup["kept"] / victim.name
         key = store.read_attrs(victim)["shard_key"]
 
-        class DamagesMeanwhile(SyntheticRows):
-            def run(self, jobs: list[ShardJob], progress: Callable[[int], None]
-                    ) -> Iterator[ShardResult]:
-                while _unchanged(victim, original, key):  # a real change of its content
-                    shutil.copy(original, victim)
-                    DAMAGE[damage](victim, rng)
-                yield from super().run(jobs, progress)
+        def damage_it(victim: Path = victim, original: Path = original,
+                      key: str = key) -> None:
+            while _unchanged(victim, original, key):  # a real change of its content
+                shutil.copy(original, victim)
+                DAMAGE[damage](victim, rng)
 
         with pytest.raises(store.FeatureFileError) as refused:
-            extract_once(setup["root"], out, distributor=DamagesMeanwhile())
+            extract_once(setup["root"], out, distributor=FirstDoes(damage_it))
         message = str(refused.value)
         assert message.startswith(f"{victim}: ") and "\n" not in message, message
         accepted = int(out.exists())
