@@ -17,7 +17,7 @@ import numpy as np
 from click.testing import CliRunner, Result
 from imagefolders import class_image
 
-from extract import store
+from extract import parts, store
 from extract.cli import main as extract_main
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -124,6 +124,36 @@ def rerun_and_record(args: Sequence[str], out: Path, reference: Path, ledger: An
     ledger.record(fault, recovered=rerun.exit_code == 0 and lost == 0, rows_lost=lost,
                   partial_accepted=partial_accepted)
     return rerun
+
+
+def kill_site(output: Path) -> str:
+    """What a killed run was doing, from what it left on disk."""
+    folder = parts.folder(output)
+    if output.with_name(output.name + ".tmp").exists():
+        return "writing the feature file"
+    if folder.is_dir() and any(folder.glob("*.h5.tmp")):
+        return "writing a part"
+    if folder.is_dir() and any(folder.glob("*.h5")):
+        return "between parts, or removing them"
+    return "before the first part, or after the last step"
+
+
+def not_whole(output: Path, allowed: Sequence[dict[str, Any]]) -> list[str]:
+    """What a kill must never leave under a final name: a feature file other than one
+    of `allowed` (absent is fine), a part that is not complete or fails its digest."""
+    faults = []
+    if output.exists():
+        try:
+            whole = any(not differences(contents(output), want) for want in allowed)
+        except OSError:
+            whole = False
+        if not whole:
+            faults.append(f"{output} is neither absent nor a whole file")
+    folder = parts.folder(output)
+    for part in folder.glob("*.h5") if folder.is_dir() else []:
+        if not parts.is_complete(part, key=store.read_attrs(part).get("shard_key")):
+            faults.append(f"{part} is published but not whole")
+    return faults
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int, int, str]]:

@@ -26,9 +26,17 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import TIMEOUT_S, contents, differences, extract_args, rows_lost
+from faultkit import (
+    TIMEOUT_S,
+    contents,
+    differences,
+    extract_args,
+    kill_site,
+    not_whole,
+    rows_lost,
+)
 
-from extract import parts, store
+from extract import parts
 
 POLL_S = 0.005
 
@@ -78,27 +86,6 @@ def _until_done(child: subprocess.Popen, out: Path, began: float) -> float:
     return time.perf_counter() - began
 
 
-def _where(out: Path) -> str:
-    folder = parts.folder(out)
-    if out.with_name(out.name + ".tmp").exists():
-        return "writing the feature file"
-    if folder.is_dir() and any(folder.glob("*.h5.tmp")):
-        return "computing a part"
-    return "between parts or cleaning up"
-
-
-def _whole_or_absent(out: Path, want: dict) -> list[str]:
-    """What a kill must never leave: a file under a final name that is not whole."""
-    faults = []
-    if out.exists() and differences(contents(out), want):
-        faults.append(f"{out} is neither absent nor the finished file")
-    folder = parts.folder(out)
-    for part in folder.glob("*.h5") if folder.is_dir() else []:
-        if not parts.is_complete(part, key=store.read_attrs(part).get("shard_key")):
-            faults.append(f"{part} is published but not whole")
-    return faults
-
-
 def _kill_and_rerun(kills: int, standard: tuple[Path, Path], tmp_path: Path,
                     ledger) -> None:
     root, reference = standard
@@ -137,8 +124,9 @@ def _kill_and_rerun(kills: int, standard: tuple[Path, Path], tmp_path: Path,
             if code == -signal.SIGKILL:
                 done += 1
                 first = False
-                where[_where(out)] = where.get(_where(out), 0) + 1
-                failures += _whole_or_absent(out, want)
+                site = kill_site(out)
+                where[site] = where.get(site, 0) + 1
+                failures += not_whole(out, [want])
                 continue
             if code != 0:
                 failures.append(f"a rerun exited with status {code}: "
