@@ -36,8 +36,9 @@ classify: install
 		$(if $(call given,DATASET),--dataset $(DATASET)) \
 		$(if $(call given,BACKBONE),--backbone $(BACKBONE)) $(CLASSIFY_ARGS)
 
+# Every test, the `long` ones too (a plain `pytest` leaves those out, for quick runs).
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "long or not long"
 
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick)

@@ -36,8 +36,16 @@ class FeatureFileWriter:
         self.buffer_size = buffer_size
         self.n_written = 0
         self._rows: list[tuple[np.ndarray, int, str, tuple[int, int]]] = []
+        self._way_out = (f"{self.path.name} is as it was; make room, then run the same "
+                         "command again (the finished parts are kept)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._h5 = h5py.File(self.tmp, "w")
+        with parts.writing(self.tmp, self._way_out):
+            self._h5 = parts.open_for_writing(self.tmp)
+        with parts.writing(self.tmp, self._way_out):
+            self._create(feature_dim, label_names, attrs, dtype, buffer_size, compression)
+
+    def _create(self, feature_dim: int, label_names: Sequence[str], attrs: dict[str, Any],
+                dtype: str, buffer_size: int, compression: str | None) -> None:
         rows = store.chunk_rows(feature_dim, np.dtype(dtype).itemsize, buffer_size)
         f = self._h5
         f.create_dataset("features", shape=(0, feature_dim), maxshape=(None, feature_dim),
@@ -78,29 +86,31 @@ class FeatureFileWriter:
             ("paths", np.array([p for _, _, p, _ in self._rows], dtype=object)),
             ("file_stats", np.array([s for _, _, _, s in self._rows], dtype=np.int64)),
         )
-        for name, data in columns:
-            f[name].resize(start + n, axis=0)
-            f[name][start:] = data
+        with parts.writing(self.tmp, self._way_out):
+            for name, data in columns:
+                f[name].resize(start + n, axis=0)
+                f[name][start:] = data
         self.n_written += n
         self._rows = []
 
     def finish(self, skipped: Sequence[str] = (), attrs: dict[str, Any] | None = None) -> None:
         self._flush()
         f = self._h5
-        f.create_dataset("skipped", data=np.array(list(skipped), dtype=object), dtype=_STR)
-        f.attrs.update({
-            **(attrs or {}),
-            "n_written": self.n_written,
-            "n_scanned": self.n_written + len(skipped),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "complete": True,
-        })
-        f.close()
-        parts.publish(self.tmp, self.path)
+        with parts.writing(self.tmp, self._way_out):
+            f.create_dataset("skipped", data=np.array(list(skipped), dtype=object),
+                             dtype=_STR)
+            f.attrs.update({
+                **(attrs or {}),
+                "n_written": self.n_written,
+                "n_scanned": self.n_written + len(skipped),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "complete": True,
+            })
+            f.close()
+            parts.publish(self.tmp, self.path)
 
     def abandon(self) -> None:
-        if self._h5.id.valid:
-            self._h5.close()
+        parts.close_after_failure(self._h5)
         self.tmp.unlink(missing_ok=True)
 
 

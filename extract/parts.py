@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,41 @@ def _bytes(array: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
+class WriteError(store.FeatureFileError):
+    """A file the disk would not take (full, over quota, read-only)."""
+
+
+@contextmanager
+def writing(path: Path, way_out: str) -> Iterator[None]:
+    """Turn a failed write of `path` into one line: the file, the system's reason (h5py
+    raises OSError or RuntimeError with HDF5's report over several lines), `way_out`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        found = re.search(r"error message = '([^']*)'", str(exc))
+        reason = (found.group(1) if found else getattr(exc, "strerror", None)
+                  or store.one_line(exc))
+        raise WriteError(f"{path}: cannot write ({reason}); {way_out}") from None
+
+
+def open_for_writing(path: Path) -> h5py.File:
+    """A new HDF5 file with no chunk cache: each block goes to disk as it is written, so
+    a full disk fails that write. With the cache, the failure came at the cache's flush
+    on close, and HDF5 1.14 then crashed the process (SIGSEGV) closing the file."""
+    return h5py.File(path, "w", rdcc_nbytes=0)
+
+
+def close_after_failure(h5: h5py.File) -> None:
+    """Close a file being dropped. Its close can fail as well (the disk that failed a
+    write fails the flush too); the error already on its way up says why, so this one
+    is not raised over it."""
+    if h5.id.valid:
+        try:
+            h5.close()
+        except (OSError, RuntimeError):
+            pass  # see the docstring: the first error is the one reported
+
+
 class Float16RangeError(store.FeatureFileError):
     """A feature value float16 cannot hold (it would be stored as infinity)."""
 
@@ -71,13 +109,17 @@ class PartWriter:
         self.n_rows = 0
         self._digest = hashlib.sha256()
         self._all_paths: list[str] = []
+        self._way_out = ("the shards finished before it are kept in that folder; make "
+                         "room, then run the same command again to resume")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._h5 = h5py.File(self.tmp, "w")
-        rows = store.chunk_rows(feature_dim, self.dtype.itemsize, buffer_size)
-        self._features = self._h5.create_dataset(
-            "features", shape=(0, feature_dim), maxshape=(None, feature_dim),
-            dtype=self.dtype, chunks=(rows, feature_dim))
-        self._h5.attrs.update(attrs)
+        with writing(self.tmp, self._way_out):
+            self._h5 = open_for_writing(self.tmp)
+        with writing(self.tmp, self._way_out):
+            rows = store.chunk_rows(feature_dim, self.dtype.itemsize, buffer_size)
+            self._features = self._h5.create_dataset(
+                "features", shape=(0, feature_dim), maxshape=(None, feature_dim),
+                dtype=self.dtype, chunks=(rows, feature_dim))
+            self._h5.attrs.update(attrs)
 
     def add(self, row: np.ndarray, path: str) -> None:
         if self.dtype == np.float16 and np.abs(row).max(initial=0.0) > FLOAT16_MAX:
@@ -96,8 +138,9 @@ class PartWriter:
         if not self._rows:
             return
         block = np.stack(self._rows).astype(self.dtype, copy=False)
-        self._features.resize(self.n_rows + len(block), axis=0)
-        self._features[self.n_rows:] = block
+        with writing(self.tmp, self._way_out):
+            self._features.resize(self.n_rows + len(block), axis=0)
+            self._features[self.n_rows:] = block
         self._digest.update(_bytes(block))
         self.n_rows += len(block)
         self._all_paths.extend(self._paths)
@@ -109,18 +152,20 @@ class PartWriter:
         self._digest.update("\0".join(self._all_paths).encode() + b"\1"
                             + "\0".join(self.skipped).encode())
         f = self._h5
-        f.create_dataset("paths", data=np.array(self._all_paths, dtype=object), dtype=_STR)
-        f.create_dataset("skipped", data=np.array(self.skipped, dtype=object), dtype=_STR)
-        f.attrs["n_rows"] = self.n_rows
-        f.attrs["sha256"] = self._digest.hexdigest()
-        f.attrs["complete"] = True
-        f.close()
-        publish(self.tmp, self.path)
+        with writing(self.tmp, self._way_out):
+            f.create_dataset("paths", data=np.array(self._all_paths, dtype=object),
+                             dtype=_STR)
+            f.create_dataset("skipped", data=np.array(self.skipped, dtype=object),
+                             dtype=_STR)
+            f.attrs["n_rows"] = self.n_rows
+            f.attrs["sha256"] = self._digest.hexdigest()
+            f.attrs["complete"] = True
+            f.close()
+            publish(self.tmp, self.path)
 
     def abandon(self) -> None:
         """Drop the unfinished part (a failure or Ctrl-C): the shard runs again next time."""
-        if self._h5.id.valid:
-            self._h5.close()
+        close_after_failure(self._h5)
         self.tmp.unlink(missing_ok=True)
 
 

@@ -181,6 +181,7 @@ def run(
         if previous is not None and previous.get("dataset_fingerprint") == the_plan.fingerprint:
             log(f"{output}: features for these images and settings exist; reusing "
                 "(--force extracts again)")
+            remove_parts(output)  # a run killed between its rename and its clean-up
             note = cache.mark_used(output)
             if note:
                 log(note)
@@ -219,7 +220,8 @@ def run(
     action = ("resumed" if len(pending) < len(planned)
               else "updated" if previous is not None else "created")
     return Outcome(output, action, done.rows, done.skipped, int(attrs["feature_dim"]),
-                   time.perf_counter() - started, computed=len(todo),
+                   time.perf_counter() - started,
+                   computed=sum(len(shard.rows) for shard, _ in pending),
                    reused_rows=len(reused.rows) if reused else 0, startup=startup,
                    working=working)
 

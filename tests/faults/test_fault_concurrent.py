@@ -1,10 +1,13 @@
-"""Two `extract` processes on the same output: the second is refused with the lock
-message (not an HDF5 locking error, not a misleading first line), touches nothing, and
-the first finishes the file as if alone."""
+"""Two `extract` processes at once on the same dataset.
+
+With the same settings they would write the same file: the second is refused with one
+line (another extract is writing this file), touches nothing, and the first finishes
+as if alone. With other settings they write different files and both succeed, neither
+waiting for the other.
+"""
 
 from __future__ import annotations
 
-import os
 import selectors
 import subprocess
 import sys
@@ -16,10 +19,15 @@ from faultkit import (
     TIMEOUT_S,
     assert_one_error_line,
     assert_same_file,
+    contents,
     extract_args,
+    extract_here,
     rows_lost,
     run_extract,
+    snapshot,
 )
+
+from extract import parts
 
 
 def _wait_for_line(child: subprocess.Popen, marker: str, timeout: float) -> None:
@@ -40,30 +48,35 @@ def _wait_for_line(child: subprocess.Popen, marker: str, timeout: float) -> None
     raise AssertionError(f"child never printed {marker!r}; stdout so far: {seen}")
 
 
-def test_second_writer_is_refused_and_first_finishes_alone(
+def test_same_settings_refused_other_settings_run_alongside(
     standard: tuple[Path, Path], tmp_path: Path, ledger
 ) -> None:
     root, reference = standard
-    out = tmp_path / "features.h5"
-    args = extract_args(root, out)
-    # The first process holds the lock with the file open for writing, paused just
-    # before its first block, until we let it go.
-    first = subprocess.Popen([sys.executable, str(LAUNCHER), "pause-holding-lock", "--", *args],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+    features = tmp_path / "outputs" / "features"
+    args = extract_args(root, None)  # the default output: its name says the settings
+    # The first holds the lock, its first part written but not yet published, until
+    # we let it go.
+    first = subprocess.Popen([sys.executable, str(LAUNCHER), "pause-holding-lock", "--",
+                              *args], cwd=tmp_path, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         _wait_for_line(first, "PAUSED", TIMEOUT_S)
-        before = os.stat(out)
+        (folder,) = features.glob("*.parts")
+        out = features / (folder.name.removesuffix(".parts") + ".h5")
+        before = snapshot(features)
         for extra in ([], ["--force"]):
-            second = run_extract([*args, *extra])
+            second = run_extract([*args, *extra], cwd=tmp_path)
             assert second.returncode == 1, second.stderr[-2000:]
-            assert_one_error_line(second.stderr, f"{out}: another extract is writing this file; "
-                                                 "wait for it or pick --output")
-            assert "unable to lock" not in second.stderr  # HDF5's own file locking
-            assert "extracting anew" not in second.stdout, second.stdout
-            after = os.stat(out)
-            assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
-                before.st_size, before.st_mtime_ns, before.st_ino)
+            assert_one_error_line(second.stderr, f"{out}: another extract is writing this "
+                                                 "file; wait for it to finish, or pick "
+                                                 "another --output")
+            assert snapshot(features) == before
+        ledger.record("same settings at the same time", recovered=True)
+
+        other = run_extract(extract_args(root, None, size=48), cwd=tmp_path)
+        assert other.returncode == 0, other.stderr[-2000:]
+        assert "created: 24 rows, 1 skipped" in other.stdout
+
         first.stdin.write("\n")
         first.stdin.flush()
         assert first.wait(TIMEOUT_S) == 0
@@ -71,6 +84,14 @@ def test_second_writer_is_refused_and_first_finishes_alone(
         if first.poll() is None:
             first.kill()
             first.wait()
-    lost = rows_lost(out, reference)
-    ledger.record("second writer on the same output", recovered=lost == 0, rows_lost=lost)
+    files = sorted(features.iterdir())
+    assert len(files) == 2 and out in files, files  # two feature files, nothing else
+    (out48,) = set(files) - {out}
+    reference48 = tmp_path / "reference48.h5"
+    assert extract_here(extract_args(root, reference48, size=48)).exit_code == 0
+    lost = rows_lost(contents(out), contents(reference))
+    lost += rows_lost(contents(out48), contents(reference48))
+    ledger.record("other settings at the same time", recovered=lost == 0, rows_lost=lost)
     assert_same_file(out, reference)
+    assert_same_file(out48, reference48)
+    assert not parts.folder(out).exists() and not parts.folder(out48).exists()

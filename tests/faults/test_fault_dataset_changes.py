@@ -1,51 +1,51 @@
-"""The dataset changes while a partial file from a killed run exists.
+"""The dataset changes between runs: images added, removed, or rewritten in place.
 
-The rerun must see the change, start a new file rather than resume the old one, and end
-with exactly what a clean run on the new folder writes. The images are uncompressed PNGs
-so that a rewritten image keeps its size: only its mtime gives the change away.
+The rerun updates the file incrementally (only new and changed images go through the
+model; the unreadable one is tried again, as it is never a row), ends with exactly what
+a clean run on the new folder writes, and the old file stays whole and readable under
+its name until the new one replaces it. The images are uncompressed PNGs so that a
+rewritten image keeps its size: only its mtime gives the change away.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
 from faultkit import (
+    UPDATE_ATTRS,
     assert_same_file,
+    contents,
+    differences,
     extract_args,
     extract_here,
     rows_lost,
-    run_launcher,
     save_uncompressed_png,
 )
 from imagefolders import class_image
 
-from extract import store
-from extract.scan import scan
+from extract import parts, store
+
+# change -> images the update computes (the unreadable one included), rows it reuses
+CHANGES = {"added": (2, 18), "removed": (1, 17), "rewritten": (2, 17)}
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A folder (3 classes x 6 PNGs) and the partial file of a run killed after block 2."""
-    base = tmp_path_factory.mktemp("changes")
-    root = base / "data"
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 classes x 6 PNGs and one unreadable file: 18 rows, 1 skipped."""
+    root = tmp_path_factory.mktemp("changes") / "data"
     for label in range(3):
         (root / f"class_{label}").mkdir(parents=True)
         for index in range(6):
             save_uncompressed_png(class_image(label, index),
                                   root / f"class_{label}" / f"img_{index}.png")
-    partial = base / "partial.h5"
-    result = run_launcher("kill-between-blocks", extract_args(root, partial))
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert store.read_attrs(partial)["n_written"] == 10
-    return root, partial
+    (root / "class_1" / "broken.png").write_bytes(b"\x89PNG not really")
+    return root
 
 
 def _change(root: Path, change: str) -> None:
-    """Alter rows the partial file already holds (class_0 comes first)."""
     if change == "added":
         save_uncompressed_png(class_image(2, 9), root / "class_0" / "img_0a.png")
     elif change == "removed":
@@ -58,26 +58,81 @@ def _change(root: Path, change: str) -> None:
         assert target.stat().st_size == size
 
 
-@pytest.mark.parametrize("change", ["added", "removed", "rewritten"])
-def test_changed_folder_is_never_mixed_into_the_partial_file(
-    change: str, killed: tuple[Path, Path], tmp_path: Path, ledger
-) -> None:
-    source, partial = killed
+@pytest.mark.parametrize("change", CHANGES)
+def test_changed_folder_updates_the_file(change: str, source: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch, ledger) -> None:
     root = tmp_path / "data"
-    shutil.copytree(source, root)  # copy2: sizes and mtimes kept, so nothing changed yet
+    shutil.copytree(source, root)  # copy2: sizes and mtimes kept
     out = tmp_path / "features.h5"
-    shutil.copy2(partial, out)
-    assert scan(root).fingerprint == store.read_attrs(out)["dataset_fingerprint"]
+    args = extract_args(root, out)
+    assert extract_here(args).exit_code == 0
+    old = contents(out)
 
     _change(root, change)
-    rerun = extract_here(extract_args(root, out))
+    # At the moment the new file is renamed over it, the old one is still whole.
+    publish, seen = parts.publish, []
+
+    def checked_publish(tmp: Path, final: Path) -> None:
+        if final == out:
+            seen.append(not differences(contents(out), old))
+            store.read_features(out)
+        publish(tmp, final)
+
+    monkeypatch.setattr(parts, "publish", checked_publish)
+    rerun = extract_here(args)
+    monkeypatch.undo()
     clean = tmp_path / "clean.h5"
     assert extract_here(extract_args(root, clean)).exit_code == 0
-    lost = rows_lost(out, clean) if rerun.exit_code == 0 else len(scan(root))
-    ledger.record(f"dataset {change} while partial", recovered=rerun.exit_code == 0 and lost == 0,
+    lost = rows_lost(contents(out), contents(clean)) if rerun.exit_code == 0 else 18
+    ledger.record(f"dataset {change} between runs", recovered=rerun.exit_code == 0 and lost == 0,
                   rows_lost=lost)
     assert rerun.exit_code == 0, rerun.output
-    assert "dataset or settings changed; extracting anew" in rerun.output
-    assert "resuming" not in rerun.output
-    assert store.read_attrs(out)["dataset_fingerprint"] == scan(root).fingerprint
-    assert_same_file(out, clean)
+    computed, reused = CHANGES[change]
+    assert f"the images changed; {reused} rows are reused" in rerun.output
+    assert f"; {computed} computed, {reused} reused;" in rerun.output
+    assert "updated: " in rerun.output
+    assert seen == [True]
+    assert_same_file(out, clean, may_differ=UPDATE_ATTRS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.h5", "data", "features.h5"]
+
+
+def test_interrupted_update_keeps_the_old_file(source: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               ledger) -> None:
+    """Ctrl-C part-way through an update: the old file is as it was and still reused by
+    classify; the rerun finishes the update from the parts already done."""
+    root = tmp_path / "data"
+    shutil.copytree(source, root)
+    out = tmp_path / "features.h5"
+    args = extract_args(root, out)
+    assert extract_here(args).exit_code == 0
+    old = contents(out)
+    for index in range(10):  # enough new images for two shards
+        save_uncompressed_png(class_image(2, 20 + index), root / "class_2" / f"new_{index}.png")
+
+    finish, finished = parts.PartWriter.finish, []
+
+    def finish_then_stop(self: parts.PartWriter) -> None:
+        if finished:
+            raise KeyboardInterrupt
+        finish(self)
+        finished.append(self.path)
+
+    monkeypatch.setattr(parts.PartWriter, "finish", finish_then_stop)
+    stopped = extract_here(args)
+    monkeypatch.undo()
+    assert stopped.exit_code == 130, stopped.output
+    assert f"{out} is as it was; 1 finished shard(s) are kept" in stopped.output
+    assert differences(contents(out), old) == []
+    assert store.read_features(out).X.shape == (18, 512)
+
+    rerun = extract_here(args)
+    clean = tmp_path / "clean.h5"
+    assert extract_here(extract_args(root, clean)).exit_code == 0
+    lost = rows_lost(contents(out), contents(clean)) if rerun.exit_code == 0 else 28
+    ledger.record("Ctrl-C during an update", recovered=rerun.exit_code == 0 and lost == 0,
+                  rows_lost=lost)
+    assert rerun.exit_code == 0, rerun.output
+    assert "resuming: 1 of 2 shards" in rerun.output
+    assert "resumed: 28 rows" in rerun.output
+    assert_same_file(out, clean, may_differ=UPDATE_ATTRS)

@@ -1,27 +1,62 @@
-"""The disk filling up: RLIMIT_FSIZE in the child (SIGXFSZ ignored), so a write past the
-limit fails with EFBIG exactly as it would with ENOSPC on a full disk.
+"""The disk filling up in the middle of a part.
 
-`extract` must stop with one clear line naming the file, leave it resumable (never
-complete) or absent, and a rerun with room must finish with the right rows.
+Two ways: RLIMIT_FSIZE in the child (SIGXFSZ ignored), so a write past the limit fails
+with EFBIG as it would with ENOSPC, on any machine; and, where this user may mount
+one in a private mount namespace, a real small tmpfs that runs out of space (ENOSPC).
+
+An update is under way (images were added, so the older complete file is read for
+its rows): the error is one line naming the file, the earlier part and the older
+file are untouched, and a rerun with room resumes and ends with the right rows.
 """
 
 from __future__ import annotations
 
+import os
 import resource
+import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from faultkit import (
+    UPDATE_ATTRS,
     assert_one_error_line,
     assert_same_file,
     extract_args,
     extract_here,
     rerun_and_record,
     run_extract,
+    snapshot,
 )
+from imagefolders import class_image
 
-from extract import store
+from extract import parts
+
+# At 64 px a row is 8 KB and a chunk 5 rows (40 KB). The 11 added images and the
+# unreadable one (never a row, so computed again) make shards of 4 and 8 images: parts
+# of about 50 and 95 KB, so the second part's second chunk does not fit.
+SIZE = 64
+LIMIT = 70_000
+
+
+@pytest.fixture(scope="module")
+def updating(standard: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A folder's complete file, then 11 images added; the file a clean run writes."""
+    source, _ = standard
+    base = tmp_path_factory.mktemp("disk")
+    root = base / "data"
+    shutil.copytree(source, root)
+    old = base / "old.h5"
+    assert extract_here(extract_args(root, old, size=SIZE)).exit_code == 0
+    for index in range(6):
+        class_image(0, 20 + index).save(root / "class_0" / f"new_{index}.jpg")
+        if index < 5:
+            class_image(2, 20 + index).save(root / "class_2" / f"new_{index}.jpg")
+    clean = base / "clean.h5"
+    assert extract_here(extract_args(root, clean, size=SIZE)).exit_code == 0
+    return {"root": root, "old": old, "clean": clean}
 
 
 def _file_size_limit(nbytes: int):
@@ -32,55 +67,83 @@ def _file_size_limit(nbytes: int):
     return limit
 
 
-@pytest.fixture(scope="module")
-def reference64(standard: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The standard folder at 64x64 (2,048 features a row): blocks big enough that the
-    limit below falls part-way through the run."""
-    root, _ = standard
-    out = tmp_path_factory.mktemp("disk") / "reference64.h5"
-    assert extract_here(extract_args(root, out, size=64)).exit_code == 0
-    return out
+# where the limit falls -> (limit, the message's words, parts kept, images the rerun computes)
+WHERE = {
+    "in the second part": (LIMIT, ("cannot write (File too large)", ".parts/",
+                                   "make room, then run the same command again to resume"),
+                           1, 8),
+    # Both parts (50 and 95 KB) fit; the new file (about 300 KB) does not.
+    "in the new file": (150_000, ("features.h5.tmp: cannot write (File too large)",
+                                  "features.h5 is as it was",
+                                  "make room, then run the same command again"), 2, 0),
+}
 
 
-def test_disk_full_part_way_leaves_a_resumable_file(
-    standard: tuple[Path, Path], reference64: Path, tmp_path: Path, ledger
-) -> None:
-    root, _ = standard
+@pytest.mark.parametrize("where", WHERE)
+def test_file_size_limit(where: str, updating: dict, tmp_path: Path, ledger) -> None:
+    """One line naming the file; the older complete file and the finished parts untouched;
+    the rerun resumes from those parts."""
+    limit, words, kept, computed = WHERE[where]
     out = tmp_path / "features.h5"
-    args = extract_args(root, out, size=64)
-    # ~1.2 MB is reserved ahead of each 40 KB block, the whole file is ~250 KB: a limit
-    # of 1.37 MB lets the first blocks through and stops a later one.
-    full = run_extract(args, preexec_fn=_file_size_limit(1_370_000))
+    shutil.copy2(updating["old"], out)
+    args = extract_args(updating["root"], out, size=SIZE)
+    before = snapshot(tmp_path)
+    full = run_extract(args, preexec_fn=_file_size_limit(limit))
     assert full.returncode == 1, full.stderr[-2000:]
-    assert_one_error_line(full.stderr, f"{out}: cannot write the next block (File too large)",
-                          "images are safely in the file",
-                          "run the same command again to resume")
-    attrs = store.read_attrs(out)
-    assert attrs["complete"] is False
-    assert 0 < attrs["n_written"] < 24, attrs["n_written"]
-    assert f"{attrs['n_written']} images are safely in the file" in full.stderr
-    with pytest.raises(store.FeatureFileError, match="partial extraction"):
-        store.read_features(out)
+    assert_one_error_line(full.stderr, *words)
+    after = snapshot(tmp_path)
+    assert after["features.h5"] == before["features.h5"]  # the older complete file
+    finished = [name for name in after if name.endswith(".h5") and ".parts/" in name]
+    assert len(finished) == kept, after
+    assert not [name for name in after if name.endswith(".tmp")], after
 
-    rerun = rerun_and_record(args, out, reference64, ledger, "disk full part-way (EFBIG)",
-                             all_rows=24)
+    rerun = rerun_and_record(args, out, updating["clean"], ledger,
+                             f"file size limit {where} (EFBIG)")
     assert rerun.exit_code == 0, rerun.output
-    assert f"resuming after {attrs['n_scanned']} of 25 images" in rerun.output
-    assert_same_file(out, reference64)
+    assert f"resuming: {kept} of 2 shards are already in {parts.folder(out)}/" in rerun.output
+    assert f"; {computed} computed, 24 reused;" in rerun.output
+    assert_same_file(out, updating["clean"], may_differ=UPDATE_ATTRS)
 
 
-def test_disk_full_before_the_file_exists(
-    standard: tuple[Path, Path], tmp_path: Path, ledger
-) -> None:
-    root, reference = standard
-    out = tmp_path / "features.h5"
-    args = extract_args(root, out)
-    full = run_extract(args, preexec_fn=_file_size_limit(4096))
-    assert full.returncode == 1, full.stderr[-2000:]
-    assert_one_error_line(full.stderr, f"{out}: cannot create the feature file (File too large)")
-    assert not out.exists() and not out.with_name(out.name + ".new").exists()
+SCRIPT = """
+set -e
+mount -t tmpfs -o size={size} tmpfs "$1"
+cp -p "$2" "$1/features.h5"
+shift 2
+"$@" && echo "exit 0" || echo "exit $?"
+cp -rp "$MNT/." "$SAVE/"
+"""
 
-    rerun = rerun_and_record(args, out, reference, ledger, "disk full at start (EFBIG)",
-                             all_rows=24)
-    assert rerun.exit_code == 0, rerun.output
-    assert_same_file(out, reference)
+
+def test_real_enospc_on_a_small_tmpfs(updating: dict, tmp_path: Path, ledger) -> None:
+    """The older file and the first part fit, the second part does not."""
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare: cannot mount a private tmpfs")
+    probe = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
+                            f"mount -t tmpfs -o size=64k tmpfs {tmp_path}"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({probe.stderr.strip()})")
+    mnt, save = tmp_path / "mnt", tmp_path / "save"
+    mnt.mkdir()
+    save.mkdir()
+    out = mnt / "features.h5"
+    size = updating["old"].stat().st_size + LIMIT
+    script = tmp_path / "full.sh"
+    script.write_text(SCRIPT.format(size=size))
+    args = extract_args(updating["root"], out, size=SIZE)
+    full = subprocess.run(["unshare", "--mount", "--map-root-user", "--propagation",
+                           "private", "sh", str(script), str(mnt), str(updating["old"]),
+                           sys.executable, "-m", "extract", *args],
+                          capture_output=True, text=True, check=False, timeout=240,
+                          env={**os.environ, "MNT": str(mnt), "SAVE": str(save)})
+    assert "exit 1" in full.stdout, full.stdout + full.stderr[-2000:]
+    # What the mount held when extract stopped, copied out before it went away.
+    left = snapshot(save)
+    assert_same_file(save / "features.h5", updating["old"])  # the older file, untouched
+    assert_one_error_line(full.stderr, f"{parts.folder(out)}/",
+                          "cannot write (No space left on device)",
+                          "make room, then run the same command again to resume")
+    kept = [name for name in left if name.endswith(".h5") and ".parts/" in name]
+    assert len(kept) == 1 and not [n for n in left if n.endswith(".tmp")], left
+    ledger.record("disk full in a part (ENOSPC, tmpfs)", recovered=True)
