@@ -163,7 +163,7 @@ def _convert(settings: Settings, path: Path) -> float:
     from extract.pipeline import tf
 
     started = time.perf_counter()
-    model = _keras_model(settings, "float32")
+    model = keras_model(settings, "float32")
     size = settings.input_size
     forward = tf.function(lambda images: model(images, training=False),
                           input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
@@ -195,7 +195,9 @@ def _dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def _keras_model(settings: Settings, precision: str) -> Any:
+def keras_model(settings: Settings, precision: str) -> Any:
+    """The Keras backbone built under the dtype policy that runs `precision` (float16 and
+    bfloat16: Keras mixed precision, float32 variables and reduced-precision compute)."""
     with _dtype_policy(KERAS_POLICIES[precision]):
         return backbones.build(settings.backbone, weights=settings.weights,
                                pooling=settings.pooling, input_size=settings.input_size)
@@ -329,7 +331,7 @@ def build_mapper(settings: Settings, log: Callable[[str], None] | None = None) -
     check_supported(settings.engine, settings.precision)
     if settings.engine == "openvino":
         return OpenVINOMapper(settings, log)
-    mapper = TensorFlowMapper(_keras_model(settings, settings.precision), settings.precision)
+    mapper = TensorFlowMapper(keras_model(settings, settings.precision), settings.precision)
     if settings.precision != "float32" and not mapper.on_gpu:
         raise EngineError(f"--precision {settings.precision}: nvidia-smi lists a GPU but "
                           "TensorFlow does not see it; pip install 'tensorflow[and-cuda]'")
