@@ -73,25 +73,34 @@ def runs() -> list[Run]:
 
 def forward_rate(mapper: engines.Mapper, batches: list) -> float:
     """Images/s of the mapper alone on in-memory batches (after one warm-up batch)."""
+    return forward_costs(mapper, batches)[0]
+
+
+def forward_costs(mapper: engines.Mapper, batches: list) -> tuple[float, float]:
+    """Images/s, and CPU milliseconds per image (all threads), of the mapper alone."""
     mapper(batches[0])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         mapper(batch)
-    return sum(len(b) for b in batches) / (time.perf_counter() - started)
+    images = sum(len(b) for b in batches)
+    return (images / (time.perf_counter() - started),
+            1000 * (time.process_time() - cpu) / images)
 
 
 def end_to_end(mapper: engines.Mapper, files: list[str], name: str, size: int,
-               batch_size: int, threads: int) -> tuple[float, np.ndarray]:
-    """Images/s from JPEG files to rows in memory, and the rows (reader + mapper loop)."""
+               batch_size: int, threads: int) -> tuple[float, float, np.ndarray]:
+    """Images/s from JPEG files to rows in memory (reader + mapper loop), CPU
+    milliseconds per image (all threads), and the rows."""
     from extract import pipeline
 
     preprocess = backbones.preprocess_function(name)
     rows = np.empty((len(files), mapper.feature_dim), np.float32)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for indices, images in pipeline.image_batches(files, size=size, batch_size=batch_size,
                                                   preprocess=preprocess, threads=threads):
         rows[indices.numpy()] = mapper(images)
-    return len(files) / (time.perf_counter() - started), rows
+    return (len(files) / (time.perf_counter() - started),
+            1000 * (time.process_time() - cpu) / len(files), rows)
 
 
 def preloaded(files: list[str], name: str, size: int, batch_size: int) -> list:
@@ -118,18 +127,24 @@ def measure(name: str, files: list[str], batch_size: int) -> tuple[list[dict], d
         build_s = time.perf_counter() - built
         threads = (max(1, pipeline.cores() // 4) if run.today
                    else engines.reader_threads(mapper, files, spec.input_size))
-        before = forward_rate(mapper, batches)
+        before, forward_cpu = forward_costs(mapper, batches)
         end_to_end(mapper, files[:batch_size], name, spec.input_size, batch_size, threads)
-        e2e, features[run.label] = end_to_end(mapper, files, name, spec.input_size,
-                                              batch_size, threads)
+        e2e, e2e_cpu, features[run.label] = end_to_end(mapper, files, name, spec.input_size,
+                                                       batch_size, threads)
         forward = (before + forward_rate(mapper, batches)) / 2
         lines.append({"backbone": f"{name} ({spec.pooling})", "engine": run.label,
                       "threads": threads, "images": len(files), "build_s": build_s,
-                      "forward_img_s": forward, "e2e_img_s": e2e, "e2e_vs_forward": e2e / forward})
+                      "forward_img_s": forward, "e2e_img_s": e2e, "e2e_vs_forward": e2e / forward,
+                      # CPU time per image, all threads: steadier than rates on a busy
+                      # machine; their ratio is what the reader adds to the model's work.
+                      "forward_cpu_ms": forward_cpu, "e2e_cpu_ms": e2e_cpu})
+        print(f"{name} {run.label}: forward {forward:.1f} img/s, end to end {e2e:.1f} img/s "
+              f"({threads} reader threads)", flush=True)
         del mapper
-    today = lines[0]["e2e_img_s"]
+    today = lines[0]
     for line in lines:
-        line["speedup_vs_today"] = line["e2e_img_s"] / today
+        line["speedup_vs_today"] = line["e2e_img_s"] / today["e2e_img_s"]
+        line["cpu_speedup_vs_today"] = today["e2e_cpu_ms"] / line["e2e_cpu_ms"]
     reference = features["tensorflow fp32"]
     for line in lines:
         line["max_abs_diff_vs_tf"] = float(np.abs(features[line["engine"]] - reference).max())
@@ -203,7 +218,7 @@ def decode_rows(tmp: Path, batch_size: int, quick: bool) -> list[dict]:
     mapper = engines.build_mapper(settings)
     threads = engines.reader_threads(mapper, files, 224)
     end_to_end(mapper, files[:batch_size], "efficientnet_lite0", 224, batch_size, threads)
-    rate, _ = end_to_end(mapper, files, "efficientnet_lite0", 224, batch_size, threads)
+    rate, _, _ = end_to_end(mapper, files, "efficientnet_lite0", 224, batch_size, threads)
     lines.append({"what": "efficientnet_lite0 openvino f32 end to end", "threads": threads,
                   "img_s": rate})
     return lines

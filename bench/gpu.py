@@ -138,7 +138,7 @@ def measure(files: list[str], name: str, precision: str, smoke: bool, batch: int
     threads = engines.reader_threads(mapper, files, size)
     end_to_end(mapper, files[:batch], name, size, batch, threads)
     with gpu_utilisation() as e2e_use:
-        e2e, _ = end_to_end(mapper, files, name, size, batch, threads)
+        e2e, _, _ = end_to_end(mapper, files, name, size, batch, threads)
     return {"backbone": name, "precision": precision, "device": mapper.attrs()["device"],
             "images": len(files), "batch": batch, "reader_threads": threads,
             "forward_img_s": forward, "gpu_use_forward": mean_use(forward_use),
