@@ -281,7 +281,9 @@ def check_supported(engine: str, precision: str) -> None:
         if precision == "float16":
             raise EngineError("--precision float16 runs on NVIDIA GPUs with --engine "
                               "tensorflow; on a CPU use bfloat16 or float32")
-        if precision == "bfloat16" and not _openvino_bf16():
+        # OpenVINO may list BF16 on a CPU that only emulates it: the flags must agree.
+        hardware = bool(bf16_hardware()) or not cpu_flags()
+        if precision == "bfloat16" and not (hardware and _openvino_bf16()):
             raise EngineError(f"--precision bfloat16: this CPU ({cpu_model()}) has no bf16 "
                               "instructions (AMX or AVX512-BF16); use --precision float32")
     elif engine == "tensorflow":

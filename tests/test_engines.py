@@ -195,3 +195,11 @@ def test_reader_threads_follow_the_model_rate_up_to_the_cores(tmp_path, monkeypa
     assert slow == 1 and 3 <= fast <= 16
     assert pipeline.balanced_threads(files, 64, 1e9) == 16
     assert pipeline.balanced_threads(files, 64, 1.0, on_gpu=True) == 16
+
+
+def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(monkeypatch):
+    monkeypatch.setattr(engines, "cpu_flags", lambda: {"avx2", "avx512f"})
+    with pytest.raises(engines.EngineError) as refused:
+        engines.check_supported("openvino", "bfloat16")
+    assert "no bf16 instructions (AMX or AVX512-BF16)" in str(refused.value)
+    assert "use --precision float32" in str(refused.value)
