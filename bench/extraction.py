@@ -64,7 +64,7 @@ def runs() -> list[Run]:
              Run("tensorflow fp32", "tensorflow", "float32"),
              Run("openvino f32", "openvino", "float32")]
     try:
-        engines.check_supported("openvino", "bfloat16")
+        engines.check("openvino", "bfloat16")
         lines.append(Run("openvino bf16", "openvino", "bfloat16"))
     except engines.EngineError as exc:
         print(f"openvino bf16 left out: {exc}")

@@ -270,7 +270,7 @@ def resolve_engine(engine: str) -> str:
     return "openvino"
 
 
-def check_supported(engine: str, precision: str) -> None:
+def check(engine: str, precision: str) -> None:
     """Raise a one-line EngineError when this machine cannot run `engine` at `precision`."""
     if precision not in PRECISIONS:
         raise EngineError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
@@ -309,14 +309,14 @@ def for_prediction(engine: str | None, precision: str | None) -> tuple[str, str,
                           f"precision {precision!r}, which this version does not know; "
                           "upgrade offtheshelf")
     try:
-        check_supported(engine, precision)
+        check(engine, precision)
         return engine, precision, None
     except EngineError as exc:
         reason = str(exc).split(";")[0]
     other = "openvino" if engine == "tensorflow" else "tensorflow"
     for candidate in ((other, precision), (engine, "float32"), (other, "float32")):
         try:
-            check_supported(*candidate)
+            check(*candidate)
         except EngineError:
             continue
         note = (f"the model's features came from {engine} at {precision}, which this "
@@ -330,7 +330,7 @@ def build_mapper(settings: Settings, log: Callable[[str], None] | None = None) -
 
     `log` hears about slow one-off work, such as converting a model for OpenVINO.
     """
-    check_supported(settings.engine, settings.precision)
+    check(settings.engine, settings.precision)
     if settings.engine == "openvino":
         return OpenVINOMapper(settings, log)
     mapper = TensorFlowMapper(keras_model(settings, settings.precision), settings.precision)

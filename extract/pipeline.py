@@ -121,10 +121,11 @@ def image_batches(
 ) -> tf.data.Dataset:
     """Batches of (indices into `files`, preprocessed float32 images), in file order.
 
-    `threads` decode in parallel; None gives every core (see `balanced_threads` to
-    leave cores to a model on the CPU).
+    `threads` decode in parallel: give `engines.reader_threads(mapper, files, size)`,
+    sized against the model. None, for a caller that knows no model, leaves one core
+    to it and decodes on the others (at least one thread).
     """
-    threads = threads or cores()
+    threads = threads or max(1, cores() - 1)
     indices = tf.range(len(files), dtype=tf.int64)
     dataset = tf.data.Dataset.from_tensor_slices((indices, tf.constant(files, dtype=tf.string)))
     dataset = dataset.map(_decode(size), num_parallel_calls=threads, deterministic=True)

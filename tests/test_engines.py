@@ -72,7 +72,7 @@ def test_openvino_f32_equals_tensorflow_for_vgg16_random_weights():
 @needs_flowers
 def test_bf16_features_agree_with_f32(lite0_f32):
     try:
-        engines.check_supported("openvino", "bfloat16")
+        engines.check("openvino", "bfloat16")
     except engines.EngineError as exc:
         pytest.skip(str(exc))
     files, features = lite0_f32
@@ -118,7 +118,7 @@ def test_openvino_engine_without_openvino_is_a_one_line_error(monkeypatch):
 def test_float16_without_a_gpu_is_a_one_line_error(monkeypatch, engine):
     monkeypatch.setattr(engines, "gpu_count", lambda: 0)
     with pytest.raises(engines.EngineError) as refused:
-        engines.check_supported(engine, "float16")
+        engines.check(engine, "float16")
     message = str(refused.value)
     assert "\n" not in message and "--precision float16" in message and "GPU" in message
 
@@ -126,7 +126,7 @@ def test_float16_without_a_gpu_is_a_one_line_error(monkeypatch, engine):
 def test_bfloat16_on_tensorflow_without_a_gpu_points_to_openvino(monkeypatch):
     monkeypatch.setattr(engines, "gpu_count", lambda: 0)
     with pytest.raises(engines.EngineError, match="use --engine openvino --precision bfloat16"):
-        engines.check_supported("tensorflow", "bfloat16")
+        engines.check("tensorflow", "bfloat16")
 
 
 def test_auto_is_tensorflow_with_a_gpu_and_openvino_without(monkeypatch):
@@ -200,6 +200,6 @@ def test_reader_threads_follow_the_model_rate_up_to_the_cores(tmp_path, monkeypa
 def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(monkeypatch):
     monkeypatch.setattr(engines, "cpu_flags", lambda: {"avx2", "avx512f"})
     with pytest.raises(engines.EngineError) as refused:
-        engines.check_supported("openvino", "bfloat16")
+        engines.check("openvino", "bfloat16")
     assert "no bf16 instructions (AMX or AVX512-BF16)" in str(refused.value)
     assert "use --precision float32" in str(refused.value)
