@@ -32,11 +32,14 @@ import tensorflow as tf
 
 
 def cores() -> int:
-    """CPU cores this process may use (a container's or taskset's limit, not the host's)."""
+    """CPU cores this process may use: a container's or taskset's limit, not the host's,
+    and no more than OMP_NUM_THREADS (local Dask workers split the cores that way)."""
     try:
-        return len(os.sched_getaffinity(0))
+        available = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        available = os.cpu_count() or 1
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(available, int(share))) if share.isdigit() else available
 
 
 def _decode_jpeg(data: tf.Tensor, size: int) -> tf.Tensor:

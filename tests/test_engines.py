@@ -2,6 +2,7 @@
 the converted-model cache, the one-line refusals, predict's fallback, and the reader's
 DCT-scaled decoding and thread sizing."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -203,3 +204,10 @@ def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(monkeypatch):
         engines.check("openvino", "bfloat16")
     assert "no bf16 instructions (AMX or AVX512-BF16)" in str(refused.value)
     assert "use --precision float32" in str(refused.value)
+
+
+def test_reader_cores_respect_a_workers_share(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert pipeline.cores() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert pipeline.cores() == len(os.sched_getaffinity(0))
