@@ -211,3 +211,29 @@ def test_reader_cores_respect_a_workers_share(monkeypatch):
     assert pipeline.cores() == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert pipeline.cores() == len(os.sched_getaffinity(0))
+
+
+class _TimedMapper:
+    """A stand-in model that takes `seconds` per image."""
+
+    feature_dim, on_gpu = 2, False
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, images):
+        import time
+
+        time.sleep(self.seconds * len(images))
+        return np.zeros((len(images), 2), np.float32)
+
+
+def test_reader_threads_measure_the_mapper(tmp_path, monkeypatch):
+    files = [_jpeg(tmp_path / f"p{i}.jpg", 400, 300) for i in range(3)]
+    monkeypatch.setattr(pipeline, "cores", lambda: 16)
+    assert engines.measure_rate(_TimedMapper(0.05), 64) < 25
+    assert engines.reader_threads(_TimedMapper(0.05), files, 64) == 1
+    assert engines.reader_threads(_TimedMapper(1e-5), files, 64) == 16
+    gpu = _TimedMapper(1.0)
+    gpu.on_gpu = True
+    assert engines.reader_threads(gpu, files, 64) == 16
