@@ -53,11 +53,12 @@ def reader_rate(photos: Path) -> tuple[float, int]:
     from extract.scan import scan
 
     files = scan(photos).absolute()
-    batches = pipeline.image_batches(files, size=224, batch_size=BATCH,
+    threads = pipeline.balanced_threads(files, 224, None, on_gpu=True)
+    batches = pipeline.image_batches(files, size=224, batch_size=BATCH, threads=threads,
                                      preprocess=backbones.preprocess_function(BACKBONE))
     started = time.perf_counter()
     count = sum(len(indices) for indices, _ in batches)
-    return count / (time.perf_counter() - started), pipeline.DECODE_THREADS
+    return count / (time.perf_counter() - started), threads
 
 
 @click.command()

@@ -1,15 +1,17 @@
-"""Extraction efficiency: JPEG files on disk to a complete HDF5 file, against the model.
+"""Extraction speed per engine and precision, against the forward pass and today's path.
 
-For each backbone, in one process and at one batch size:
-  forward   the compiled model on preprocessed tensors already in memory (the ceiling),
-            timed before and after extract and averaged
-  extract   the real path: tf.data decode/resize/preprocess + model + buffered HDF5 writer
-  classic   the hand-written loop of the tutorials: PIL load, stack, model.predict,
-            append to h5py per batch
-Target: extract / forward >= 0.95 (decoding and writing hide behind the model).
-Each of the three is timed after one untimed run of its own on the first batch of
-photos, so that the steady states are compared, not first calls (model.predict traces
-its graph on its first call; the compiled forward is traced in its own warm-up).
+For each backbone, in one process, at one batch size, on flowers17 JPEGs:
+  forward   the mapper alone on preprocessed batches already in memory (its ceiling),
+            timed before and after the end-to-end run and averaged (the shared
+            machine's speed drifts over minutes)
+  e2e       JPEG files to feature rows: the reader (tf.data decode, resize,
+            preprocess, prefetch; threads from the measured balance) feeding the mapper
+  today     the TensorFlow path before engines: TensorFlow fp32 with the fixed
+            max(1, cores // 4) decoding threads; every speed-up is e2e over today's e2e
+Engines: TensorFlow fp32 (the reference), OpenVINO f32, OpenVINO bf16 (where the CPU
+runs bf16). Then the accuracy cost of bf16 (logreg on all 1,360 flowers17 photos with
+efficientnet_lite0, the same split for f32 and bf16), and a decode table for
+12-megapixel photos (synthetic 4000x3000 JPEGs).
 
     .venv/bin/python -m bench.extraction [--quick] [--images N] [--backbone NAME ...]
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -26,16 +28,28 @@ import numpy as np
 
 from bench.photos import flowers_subset
 from bench.report import emit
-from extract import backbones, store
-from extract.runner import stream_into
-from extract.scan import Scan, scan
+from extract import backbones, engines
+from extract.scan import scan
+from extract.settings import Settings
 
 BACKBONES = ("vgg16", "resnet50", "efficientnet_lite0")
-# Photos per backbone: about 20 s of forward pass each on 2 cores, so that the first
-# batch, decoded before the model has anything to overlap it with, weighs little in a
-# throughput figure (160 photos of efficientnet_lite0 took 2 s: 0.83 of forward).
+# Photos per backbone: several seconds of the fastest engine each, so that the first
+# batch, decoded before the model has anything to overlap it with, weighs little.
 PHOTOS = {"vgg16": 160, "resnet50": 480, "efficientnet_lite0": 1360}
 QUICK_PHOTOS = 64
+FORWARD_IMAGES = 480  # in-memory batches for the forward pass (at most)
+LARGE_PHOTOS = 48
+ACCURACY_MIN_PHOTOS = 340
+
+
+@dataclass(frozen=True)
+class Run:
+    """One line of the table: an engine at a precision, with its reader threads."""
+
+    label: str
+    engine: str
+    precision: str
+    today: bool = False  # the fixed reader threads from before engines
 
 
 def weights_for(name: str) -> str:
@@ -44,79 +58,183 @@ def weights_for(name: str) -> str:
     return "imagenet" if name == "efficientnet_lite0" else "random"
 
 
-def forward_rate(model, images: list) -> float:
-    """Images/s of the compiled model alone on in-memory batches (after one warm-up)."""
-    from extract.pipeline import compiled_forward
-
-    forward = compiled_forward(model)
-    forward(images[0]).numpy()
-    started = time.perf_counter()
-    for batch in images:
-        forward(batch).numpy()
-    return sum(len(b) for b in images) / (time.perf_counter() - started)
-
-
-def extract_rate(model, photos: Scan, name: str, size: int, batch_size: int, out: Path) -> float:
-    """Images/s of the real extraction path into a complete feature file."""
-    started = time.perf_counter()
-    writer = store.FeatureWriter.create(out, feature_dim=int(model.output_shape[-1]),
-                                        label_names=photos.label_names, attrs={})
-    with writer:
-        stream_into(writer, photos, model, input_size=size, batch_size=batch_size,
-                    backbone=name)
-        writer.finish()
-    return len(photos) / (time.perf_counter() - started)
+def runs() -> list[Run]:
+    """Today's path first, then every engine and precision this machine runs."""
+    lines = [Run("today: tensorflow fp32", "tensorflow", "float32", today=True),
+             Run("tensorflow fp32", "tensorflow", "float32"),
+             Run("openvino f32", "openvino", "float32")]
+    try:
+        engines.check("openvino", "bfloat16")
+        lines.append(Run("openvino bf16", "openvino", "bfloat16"))
+    except engines.EngineError as exc:
+        print(f"openvino bf16 left out: {exc}")
+    return lines
 
 
-def classic_rate(model, photos: Scan, name: str, size: int, batch_size: int, out: Path) -> float:
-    """Images/s of the PIL + predict + h5py loop found in transfer-learning tutorials."""
-    import h5py
-    from PIL import Image
+def forward_rate(mapper: engines.Mapper, batches: list) -> float:
+    """Images/s of the mapper alone on in-memory batches (after one warm-up batch)."""
+    return forward_costs(mapper, batches)[0]
+
+
+def forward_costs(mapper: engines.Mapper, batches: list) -> tuple[float, float]:
+    """Images/s, and CPU milliseconds per image (all threads), of the mapper alone."""
+    mapper(batches[0])
+    started, cpu = time.perf_counter(), time.process_time()
+    for batch in batches:
+        mapper(batch)
+    images = sum(len(b) for b in batches)
+    return (images / (time.perf_counter() - started),
+            1000 * (time.process_time() - cpu) / images)
+
+
+def end_to_end(mapper: engines.Mapper, files: list[str], name: str, size: int,
+               batch_size: int, threads: int) -> tuple[float, float, np.ndarray]:
+    """Images/s from JPEG files to rows in memory (reader + mapper loop), CPU
+    milliseconds per image (all threads), and the rows."""
+    from extract import pipeline
 
     preprocess = backbones.preprocess_function(name)
-    started = time.perf_counter()
-    files = photos.absolute()
-    with h5py.File(out, "w") as f:
-        dim = int(model.output_shape[-1])
-        data = f.create_dataset("features", (0, dim), maxshape=(None, dim), dtype="float32")
-        for i in range(0, len(files), batch_size):
-            batch = np.stack([
-                np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32)
-                for p in files[i : i + batch_size]
-            ])
-            features = model.predict(preprocess(batch), verbose=0)
-            data.resize(len(data) + len(features), axis=0)
-            data[-len(features):] = features
-    return len(files) / (time.perf_counter() - started)
+    rows = np.empty((len(files), mapper.feature_dim), np.float32)
+    started, cpu = time.perf_counter(), time.process_time()
+    for indices, images in pipeline.image_batches(files, size=size, batch_size=batch_size,
+                                                  preprocess=preprocess, threads=threads):
+        rows[indices.numpy()] = mapper(images)
+    return (len(files) / (time.perf_counter() - started),
+            1000 * (time.process_time() - cpu) / len(files), rows)
 
 
-def preloaded(photos: Scan, name: str, size: int, batch_size: int) -> list:
+def preloaded(files: list[str], name: str, size: int, batch_size: int) -> list:
     """The photos decoded and preprocessed once, kept in memory as batches."""
-    from extract.pipeline import image_batches
+    from extract import pipeline
 
-    return [images for _, images in image_batches(
-        photos.absolute(), size=size, batch_size=batch_size,
+    return [images.numpy() for _, images in pipeline.image_batches(
+        files, size=size, batch_size=batch_size,
         preprocess=backbones.preprocess_function(name))]
 
 
-def measure(name: str, photos: Scan, warm_up: Scan, batch_size: int, tmp: Path) -> dict:
-    size = backbones.get_spec(name).input_size
-    pooling = backbones.get_spec(name).pooling
-    model = backbones.build(name, weights=weights_for(name), pooling=pooling, input_size=size)
-    batches = preloaded(photos, name, size, batch_size)
-    forward_before = forward_rate(model, batches)
-    extract_rate(model, warm_up, name, size, batch_size, tmp / f"{name}-warm-up.h5")
-    extract = extract_rate(model, photos, name, size, batch_size, tmp / f"{name}.h5")
-    # The machine's speed drifts over minutes: forward timed on both sides of extract,
-    # so that a drift during the run moves the reference as much as the measurement.
-    forward = (forward_before + forward_rate(model, batches)) / 2
-    del batches
-    classic_rate(model, warm_up, name, size, batch_size, tmp / f"{name}-classic-warm-up.h5")
-    classic = classic_rate(model, photos, name, size, batch_size, tmp / f"{name}-classic.h5")
-    return {"backbone": name, "pooling": pooling, "images": len(photos),
-            "batch": batch_size, "forward_img_s": forward, "extract_img_s": extract,
-            "classic_img_s": classic, "extract_vs_forward": extract / forward,
-            "speedup_vs_classic": extract / classic}
+def measure(name: str, files: list[str], batch_size: int) -> tuple[list[dict], dict]:
+    """The table's lines for one backbone, and each line's rows (by label)."""
+    from extract import pipeline
+
+    spec = backbones.get_spec(name)
+    batches = preloaded(files[:FORWARD_IMAGES], name, spec.input_size, batch_size)
+    lines, features = [], {}
+    for run in runs():
+        settings = Settings(name, weights_for(name), spec.pooling, spec.input_size,
+                            engine=run.engine, precision=run.precision)
+        built = time.perf_counter()
+        mapper = engines.build_mapper(settings)
+        build_s = time.perf_counter() - built
+        threads = (max(1, pipeline.cores() // 4) if run.today
+                   else engines.reader_threads(mapper, files, spec.input_size))
+        before, forward_cpu = forward_costs(mapper, batches)
+        end_to_end(mapper, files[:batch_size], name, spec.input_size, batch_size, threads)
+        e2e, e2e_cpu, features[run.label] = end_to_end(mapper, files, name, spec.input_size,
+                                                       batch_size, threads)
+        forward = (before + forward_rate(mapper, batches)) / 2
+        lines.append({"backbone": f"{name} ({spec.pooling})", "engine": run.label,
+                      "threads": threads, "images": len(files), "build_s": build_s,
+                      "forward_img_s": forward, "e2e_img_s": e2e, "e2e_vs_forward": e2e / forward,
+                      # CPU time per image, all threads: steadier than rates on a busy
+                      # machine; their ratio is what the reader adds to the model's work.
+                      "forward_cpu_ms": forward_cpu, "e2e_cpu_ms": e2e_cpu})
+        print(f"{name} {run.label}: forward {forward:.1f} img/s, end to end {e2e:.1f} img/s "
+              f"({threads} reader threads)", flush=True)
+        del mapper
+    today = lines[0]
+    for line in lines:
+        line["speedup_vs_today"] = line["e2e_img_s"] / today["e2e_img_s"]
+        line["cpu_speedup_vs_today"] = today["e2e_cpu_ms"] / line["e2e_cpu_ms"]
+    reference = features["tensorflow fp32"]
+    for line in lines:
+        line["max_abs_diff_vs_tf"] = float(np.abs(features[line["engine"]] - reference).max())
+    return lines, features
+
+
+def bf16_accuracy(features: dict[str, np.ndarray], labels: list[int]) -> list[dict]:
+    """Logreg test accuracy of f32 and bf16 features on one split, and their cosines."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    f32 = features["openvino f32"]
+    train, test = train_test_split(np.arange(len(labels)), test_size=0.25, random_state=42,
+                                   stratify=labels)
+    y = np.asarray(labels)
+    rows = []
+    for label, X in features.items():
+        if label.startswith("today"):
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        model.fit(X[train], y[train])
+        cosines = (X * f32).sum(1) / (np.linalg.norm(X, axis=1) * np.linalg.norm(f32, axis=1))
+        rows.append({"features": label, "images": len(y), "test": len(test),
+                     "logreg_test_accuracy": float(model.score(X[test], y[test])),
+                     "median_cosine_to_f32": float(np.median(cosines)),
+                     "min_cosine_to_f32": float(cosines.min())})
+    return rows
+
+
+def large_photo(path: Path) -> Path:
+    """A 4000x3000 JPEG (about 2 MB): a flowers17 photo enlarged, with sensor-like noise."""
+    from PIL import Image
+
+    from bench.photos import SHARED_JPG
+
+    rng = np.random.default_rng(0)
+    enlarged = np.asarray(Image.open(SHARED_JPG / "image_0001.jpg").resize((4000, 3000),
+                                                                           Image.BICUBIC))
+    noisy = enlarged.astype(np.int16) + rng.integers(-6, 7, enlarged.shape)
+    Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def decode_rows(tmp: Path, batch_size: int, quick: bool) -> list[dict]:
+    """Large photos: one thread at full scale, the reader (DCT-scaled) at 1 and all
+    threads, and efficientnet_lite0 on OpenVINO end to end on them."""
+    import tensorflow as tf
+
+    from extract import pipeline
+
+    photo = large_photo(tmp / "large.jpg")
+    files = [str(photo)] * (16 if quick else LARGE_PHOTOS)
+    data = tf.io.read_file(str(photo))
+    full = tf.function(lambda d: tf.image.resize(tf.io.decode_jpeg(d, channels=3), (224, 224)))
+    full(data)
+    started = time.perf_counter()
+    for _ in files[:16]:
+        full(data).numpy()
+    lines = [{"what": "tf.io.decode_jpeg full scale + resize", "threads": 1,
+              "img_s": 16 / (time.perf_counter() - started)}]
+    for threads in sorted({1, pipeline.cores()}):
+        started = time.perf_counter()
+        for _ in pipeline.image_batches(files, size=224, batch_size=batch_size,
+                                        preprocess=lambda x: x, threads=threads):
+            pass
+        lines.append({"what": "reader (DCT-scaled decode + resize)", "threads": threads,
+                      "img_s": len(files) / (time.perf_counter() - started)})
+    settings = Settings("efficientnet_lite0", "imagenet", "avg", 224, engine="openvino")
+    mapper = engines.build_mapper(settings)
+    threads = engines.reader_threads(mapper, files, 224)
+    end_to_end(mapper, files[:batch_size], "efficientnet_lite0", 224, batch_size, threads)
+    rate, _, _ = end_to_end(mapper, files, "efficientnet_lite0", 224, batch_size, threads)
+    lines.append({"what": "efficientnet_lite0 openvino f32 end to end", "threads": threads,
+                  "img_s": rate})
+    return lines
+
+
+def header() -> str:
+    """The CPU, its bf16 hardware, and what OpenVINO makes of it."""
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    from extract import pipeline
+
+    return (f"CPU: {engines.cpu_model()}, {pipeline.cores()} cores; bf16 hardware: "
+            f"{', '.join(engines.bf16_hardware()) or 'none'} (AMX: "
+            f"{'yes' if 'amx_bf16' in engines.cpu_flags() else 'no'}); OpenVINO "
+            f"{ov.get_version().split('-')[0]} capabilities: {', '.join(capabilities)}")
 
 
 @click.command()
@@ -125,18 +243,31 @@ def measure(name: str, photos: Scan, warm_up: Scan, batch_size: int, tmp: Path) 
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--backbone", "names", multiple=True, default=BACKBONES, show_default=True)
 def main(quick: bool, images: int | None, batch_size: int, names: tuple[str, ...]) -> None:
-    """End-to-end extraction against pure forward throughput and the classic loop."""
-    rows = []
+    """Forward and end-to-end rates per engine and precision, bf16's accuracy cost, and
+    large-photo decoding."""
+    print(header())
+    lines, accuracy = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             n = images or (QUICK_PHOTOS if quick else PHOTOS.get(name, 160))
             photos = scan(flowers_subset(n, Path(tmp) / f"flowers-{n}"))
-            warm_up = replace(photos, paths=photos.paths[:batch_size],
-                              labels=photos.labels[:batch_size])
-            rows.append(measure(name, photos, warm_up, batch_size, Path(tmp)))
-    emit("extraction", {"rows": rows}, rows,
-         note=f"flowers17 JPEGs (about 500x375), 224x224 (inception/xception 299), "
-              f"batch {batch_size}, page cache warm")
+            measured, features = measure(name, photos.absolute(), batch_size)
+            lines += measured
+            # A test part with a few photos per class; all 1,360 unless --quick/--images.
+            if (name == "efficientnet_lite0" and "openvino bf16" in features
+                    and len(photos) >= ACCURACY_MIN_PHOTOS):
+                accuracy = bf16_accuracy(features, photos.labels)
+        decoding = decode_rows(Path(tmp), batch_size, quick)
+    note = (f"{header()}; flowers17 JPEGs (about 500x375), batch {batch_size}, "
+            "page cache warm")
+    emit("extraction", {"rows": lines, "bf16_accuracy": accuracy, "large_photos": decoding},
+         lines, note=note)
+    if accuracy:
+        emit("extraction_bf16_accuracy", {"rows": accuracy}, accuracy,
+             note="efficientnet_lite0, ImageNet weights, logreg C=0.1 on standardised "
+                  "features, stratified 75/25 split, seed 42")
+    emit("extraction_large_photos", {"rows": decoding}, decoding,
+         note="synthetic 4000x3000 JPEGs (about 2 MB), 224x224")
 
 
 if __name__ == "__main__":

@@ -18,27 +18,31 @@ from pathlib import Path
 
 import click
 
-from bench.extraction import extract_rate, forward_rate, preloaded, weights_for
+from bench.extraction import end_to_end, forward_rate, preloaded, weights_for
 from bench.photos import flowers_subset
 from bench.report import emit
-from extract import backbones
+from extract import backbones, engines
 from extract.scan import scan
+from extract.settings import Settings
 
 BACKBONE = "efficientnet_lite0"
 
 
-def batch_rows(photos_dir: Path, batch_sizes: tuple[int, ...], tmp: Path) -> list[dict]:
+def batch_rows(photos_dir: Path, batch_sizes: tuple[int, ...]) -> list[dict]:
+    """Forward and end-to-end rates by batch size, on the engine `--engine auto` picks."""
     spec = backbones.get_spec(BACKBONE)
-    model = backbones.build(BACKBONE, weights=weights_for(BACKBONE), pooling=spec.pooling,
-                            input_size=spec.input_size)
-    photos = scan(photos_dir)
+    engine = engines.resolve_engine("auto")
+    mapper = engines.build_mapper(Settings(BACKBONE, weights_for(BACKBONE), spec.pooling,
+                                           spec.input_size, engine=engine))
+    files = scan(photos_dir).absolute()
+    threads = engines.reader_threads(mapper, files, spec.input_size)
     rows = []
     for batch in batch_sizes:
-        forward = forward_rate(model, preloaded(photos, BACKBONE, spec.input_size, batch))
-        extract = extract_rate(model, photos, BACKBONE, spec.input_size, batch,
-                               tmp / f"batch{batch}.h5")
-        rows.append({"measure": "batch size", "batch": batch, "images": len(photos),
-                     "forward_img_s": forward, "extract_img_s": extract})
+        forward = forward_rate(mapper, preloaded(files, BACKBONE, spec.input_size, batch))
+        end_to_end(mapper, files[:batch], BACKBONE, spec.input_size, batch, threads)
+        e2e, _, _ = end_to_end(mapper, files, BACKBONE, spec.input_size, batch, threads)
+        rows.append({"measure": "batch size", "engine": engine, "batch": batch,
+                     "images": len(files), "forward_img_s": forward, "e2e_img_s": e2e})
     return rows
 
 
@@ -63,8 +67,7 @@ def main(quick: bool) -> None:
     batch_sizes = (8, 32) if quick else (8, 16, 32, 64)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        rows = batch_rows(flowers_subset(96 if quick else 192, tmp / "batches"), batch_sizes,
-                          tmp)
+        rows = batch_rows(flowers_subset(96 if quick else 192, tmp / "batches"), batch_sizes)
         for n in sizes:
             figures = run_extract(flowers_subset(n, tmp / f"n{n}"), tmp / f"n{n}.h5")
             rows.append({"measure": "dataset size", "images": n, **figures,

@@ -96,11 +96,13 @@ def feature_rows(
         raise PredictError(f"the model's features were preprocessed by "
                            f"{extractor['preprocessing']}, this install uses {preprocessing}")
     dtype = np.dtype(extractor.get("dtype", "float32"))
+    engine, precision, note = engines.for_prediction(extractor.get("engine"),
+                                                     extractor.get("precision"))
+    if note:
+        click.echo(f"note: {note}", err=True)
     settings = Settings(extractor["backbone"], weights, extractor["pooling"],
-                        int(extractor["input_size"]), dtype.name,
-                        extractor.get("engine", "tensorflow"),
-                        extractor.get("precision", "float32"))
-    mapper = engines.build_mapper(settings)
+                        int(extractor["input_size"]), dtype.name, engine, precision)
+    mapper = engines.build_mapper(settings, log=lambda line: click.echo(line, err=True))
     if mapper.feature_dim != int(extractor["feature_dim"]):
         raise PredictError(
             f"rebuilt extractor gives {mapper.feature_dim} features, the "

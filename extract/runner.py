@@ -206,8 +206,10 @@ def run(
         if len(pending) < len(planned):
             log(f"{output}: resuming: {len(planned) - len(pending)} of {len(planned)} "
                 f"shards are already in {where}/")
-        startup, working = _compute(pending, settings, options, distributor, progress)
-        attrs = {**wanted, **_mapper_attrs(planned, part_paths, output),
+        startup, working = _compute(pending, settings, options, distributor, progress, log)
+        # The identity is the settings' own: a part's attributes add only the device,
+        # the feature size and the versions that computed it.
+        attrs = {**_mapper_attrs(planned, part_paths, output), **wanted,
                  "dataset": dataset_name, "dataset_fingerprint": the_plan.fingerprint,
                  "n_images": len(the_plan), "row_order": ROW_ORDER,
                  "identity": cache.digest(wanted),
@@ -227,7 +229,8 @@ def run(
 
 
 def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: RunOptions,
-             distributor: Distributor | None, progress: bool) -> tuple[float, float]:
+             distributor: Distributor | None, progress: bool, log: Callable[[str], None]
+             ) -> tuple[float, float]:
     """Run the pending shards; (seconds building the mapper, seconds of shard work)."""
     if not pending:
         return 0.0, 0.0
@@ -235,7 +238,7 @@ def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: Run
     if distributor is None:
         from extract.engines import build_mapper
 
-        distributor = Sequential(build_mapper(settings))
+        distributor = Sequential(build_mapper(settings, log=log))
     built = time.perf_counter()
     jobs = [ShardJob(shard, part, settings, options) for shard, part in pending]
     with tqdm(total=sum(len(shard.rows) for shard, _ in pending), unit="img",

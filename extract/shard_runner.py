@@ -7,16 +7,27 @@ unreadable file. `predict` streams its images through `rows` as well.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from extract import backbones, parts
+from extract import backbones, engines, parts
 from extract.engines import Mapper
 from extract.plan import Shard
 from extract.settings import RunOptions, Settings
+
+# Decoding threads measured for each mapper, once (its later shards reuse the figure).
+_READER_THREADS: weakref.WeakKeyDictionary[Mapper, int] = weakref.WeakKeyDictionary()
+
+
+def reader_threads(mapper: Mapper, files: list[str], input_size: int) -> int:
+    """Decoding threads that keep `mapper` busy, measured on its first files."""
+    if mapper not in _READER_THREADS:
+        _READER_THREADS[mapper] = engines.reader_threads(mapper, files, input_size)
+    return _READER_THREADS[mapper]
 
 
 def rows(files: list[str], mapper: Mapper, *, backbone: str, input_size: int,
@@ -25,7 +36,8 @@ def rows(files: list[str], mapper: Mapper, *, backbone: str, input_size: int,
     from extract import pipeline  # TensorFlow loads here, once there is work
 
     batches = pipeline.image_batches(files, size=input_size, batch_size=batch_size,
-                                     preprocess=backbones.preprocess_function(backbone))
+                                     preprocess=backbones.preprocess_function(backbone),
+                                     threads=reader_threads(mapper, files, input_size))
     expected = 0  # next index not yet yielded
     for indices, images in batches:
         features = mapper(images)
