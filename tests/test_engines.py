@@ -237,3 +237,49 @@ def test_reader_threads_measure_the_mapper(tmp_path, monkeypatch):
     gpu = _TimedMapper(1.0)
     gpu.on_gpu = True
     assert engines.reader_threads(gpu, files, 64) == 16
+
+
+def _extract_here(tmp_path, monkeypatch, *args):
+    from click.testing import CliRunner
+    from imagefolders import make_folder
+
+    from extract.cli import main
+
+    root = tmp_path / "data"
+    if not root.exists():
+        make_folder(root, classes=2, per_class=3)
+    monkeypatch.chdir(tmp_path)
+    return CliRunner().invoke(main, ["--dataset", str(root), "--backbone", "vgg16",
+                                     "--weights", "random", "--image-size", "32", *args])
+
+
+def test_a_change_of_engine_or_precision_makes_a_new_file(tmp_path, monkeypatch):
+    from extract import cache
+
+    monkeypatch.setattr(engines, "bf16_hardware", lambda: ["avx512_bf16"])
+    runs = [("tensorflow", "float32"), ("openvino", "float32"), ("openvino", "bfloat16")]
+    for engine, precision in runs:
+        result = _extract_here(tmp_path, monkeypatch, "--engine", engine,
+                               "--precision", precision)
+        assert result.exit_code == 0, result.output
+        assert "created:" in result.output
+    found = cache.entries(tmp_path / "outputs" / "features")
+    assert sorted((e.attrs["engine"], e.attrs["precision"]) for e in found) == sorted(runs)
+    assert len({e.path.name for e in found}) == 3
+    assert all(e.attrs["device"] for e in found)
+    again = _extract_here(tmp_path, monkeypatch, "--engine", "openvino")
+    assert "reused:" in again.output
+
+
+def test_engine_and_precision_refusals_are_one_line_at_the_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(engines, "gpu_count", lambda: 0)
+    half = _extract_here(tmp_path, monkeypatch, "--precision", "float16")
+    assert half.exit_code == 1 and "--precision float16" in half.output
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    missing = _extract_here(tmp_path, monkeypatch, "--engine", "openvino")
+    assert missing.exit_code == 1 and "pip install openvino" in missing.output
+    for result in (half, missing):
+        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "outputs" / "features").exists() or not list(
+        (tmp_path / "outputs" / "features").glob("*.h5"))
