@@ -52,6 +52,8 @@ def content_digest(features: np.ndarray, paths: list[str], skipped: list[str]) -
 
 def _bytes(array: np.ndarray) -> memoryview:
     """The array's bytes without a copy (hashlib reads the buffer directly)."""
+    if array.size == 0:  # a shard whose every image was unreadable: no rows
+        return memoryview(b"")
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 

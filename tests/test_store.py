@@ -98,3 +98,11 @@ def test_file_names_carry_a_digest_of_the_identity(tmp_path):
     other = cache.file_name("../B/train", "vgg16", "avg", {**identity, "dataset_root": "B"})
     assert other != name
     assert cache.differences({**identity, "input_size": 64}, identity) == ["input_size 64 vs x"]
+
+
+def test_a_part_with_no_readable_image_is_whole(tmp_path):
+    writer = _part(tmp_path)
+    writer.skip("a/bad.jpg")
+    writer.finish()
+    features, paths, skipped, _ = parts.read(writer.path, key="abc")
+    assert features.shape == (0, 3) and paths == [] and skipped == ["a/bad.jpg"]
