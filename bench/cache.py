@@ -1,5 +1,7 @@
-"""The feature cache's costs: consolidating parts into the final file, per GB, and an
-incremental update (a few images added to many) against consolidating everything.
+"""The feature cache's costs: consolidating parts into the final file, per GB; an
+incremental update (a few images added to many) against consolidating everything; and
+the whole engine (plan, shards, part files, consolidation) against the bare reader and
+mapper loop into memory, on real photos with the same mapper, side by side.
 
 Parts of synthetic VGG16-flatten-shaped rows (25,088 float32, ReLU-sparse) are written
 through the real PartWriter, then `consolidate` writes the final file from them, as
@@ -54,6 +56,50 @@ def _consolidate(output: Path, the_plan: Plan, done: list, reused) -> float:
     return time.perf_counter() - started
 
 
+def engine_overhead(photos: int, engine: str) -> list[dict]:
+    """efficientnet_lite0 on flowers17: rows into memory, then the same mapper through
+    runner.run into a feature file (each after a warm-up), rates side by side."""
+    from bench.photos import flowers_subset
+    from extract import engines, shard_runner
+    from extract.distributor import Sequential
+    from extract.runner import run as extract_run
+    from extract.scan import scan
+    from extract.settings import RunOptions, Settings
+
+    settings = Settings("efficientnet_lite0", "imagenet", "avg", 224, engine=engine)
+    mapper = engines.build_mapper(settings)
+    rows = []
+    with tempfile.TemporaryDirectory(dir="outputs") as tmp:
+        images = scan(flowers_subset(photos, Path(tmp) / "flowers"))
+        files = images.absolute()
+
+        def stream() -> None:
+            for _ in shard_runner.rows(files, mapper, backbone=settings.backbone,
+                                       input_size=224, batch_size=32):
+                pass
+
+        def engine_run() -> None:
+            extract_run(images, settings, Path(tmp) / "features.h5",
+                        options=RunOptions(force=True), distributor=Sequential(mapper),
+                        log=lambda _: None, progress=False)
+
+        shard_runner.reader_threads(mapper, files, 224)  # measured once, outside the timing
+        for _ in shard_runner.rows(files[:32], mapper, backbone=settings.backbone,
+                                   input_size=224, batch_size=32):
+            pass  # a warm-up batch (the graph and the reader's first start)
+        for label, work in (("reader + mapper into memory", stream),
+                            ("runner.run: shards, parts, file", engine_run),
+                            ("reader + mapper into memory (again)", stream)):
+            started = time.perf_counter()
+            work()
+            seconds = time.perf_counter() - started
+            rows.append({"step": f"{engine}: {label}", "images": photos,
+                         "seconds": seconds, "img_s": photos / seconds})
+    memory = (rows[0]["img_s"] + rows[2]["img_s"]) / 2
+    rows[1]["vs_memory"] = rows[1]["img_s"] / memory
+    return rows
+
+
 def run(n: int, added: int) -> dict:
     os.makedirs("outputs", exist_ok=True)
     with tempfile.TemporaryDirectory(dir="outputs") as tmp:
@@ -85,6 +131,12 @@ def main(quick: bool) -> None:
     figures = run(2000 if quick else 8000, 50)
     emit("cache", figures, figures["results"],
          note="25,088-wide float32 rows; reads of fresh parts may come from the page cache")
+    photos = 160 if quick else 1360
+    overhead = [row for engine in ("tensorflow", "openvino")
+                for row in engine_overhead(photos, engine)]
+    emit("cache_engine", {"rows": overhead}, overhead,
+         note=f"efficientnet_lite0, ImageNet weights, {photos} flowers17 photos, batch 32; "
+              "vs_memory: the engine's rate over the mean of the two in-memory runs")
 
 
 if __name__ == "__main__":

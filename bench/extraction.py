@@ -32,7 +32,8 @@ from extract import backbones, engines
 from extract.scan import scan
 from extract.settings import Settings
 
-BACKBONES = ("vgg16", "resnet50", "efficientnet_lite0")
+BACKBONES = ("vgg16", "resnet50", "efficientnet_lite0", "efficientnet_lite1",
+             "efficientnet_lite2")
 # Photos per backbone: several seconds of the fastest engine each, so that the first
 # batch, decoded before the model has anything to overlap it with, weighs little.
 PHOTOS = {"vgg16": 160, "resnet50": 480, "efficientnet_lite0": 1360}
@@ -53,9 +54,9 @@ class Run:
 
 
 def weights_for(name: str) -> str:
-    """ImageNet for efficientnet_lite0 (its weights come with a package), random for the
+    """ImageNet for the EfficientNet-Lites (their weights come with packages), random for the
     others, whose ImageNet weights need a download (speed is the same either way)."""
-    return "imagenet" if name == "efficientnet_lite0" else "random"
+    return "imagenet" if name.startswith("efficientnet_lite") else "random"
 
 
 def runs() -> list[Run]:
