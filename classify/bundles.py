@@ -105,8 +105,10 @@ def _load_pickle(path: Path) -> ModelBundle:
 
     try:
         old = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling raises many types for a bad file
-        raise BundleError(f"{path}: not a model saved by classify ({exc})") from None
+    except Exception:  # noqa: BLE001 - unpickling raises many types for a bad file
+        # Their text is often a bare byte or number ("35"): say what it means instead.
+        raise BundleError(f"{path}: not a model saved by classify (it cannot be read as "
+                          "one; classify saves models to outputs/models/<name>/)") from None
     if not isinstance(old, dict) or "estimator" not in old or "extractor" not in old:
         raise BundleError(f"{path}: not a model saved by classify")
     return ModelBundle(

@@ -11,6 +11,7 @@ training. TensorFlow is imported only once there are images to label.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,16 @@ class Prediction:
         if self.kind != "probability":
             return "n/a"
         return next(word for bound, word in CONFIDENCE if self.scores[0] >= bound)
+
+
+def check_writable(output: Path) -> None:
+    """Refuse an --output that could not be written, before any work is done."""
+    folder = output.parent  # a folder as --output is click's to refuse (dir_okay=False)
+    if not folder.is_dir():
+        raise PredictError(f"--output {output}: no folder {folder}; create it or pick "
+                           "another path")
+    if not os.access(output if output.exists() else folder, os.W_OK):
+        raise PredictError(f"--output {output}: not writable; pick another path")
 
 
 def collect_images(paths: tuple[Path, ...]) -> list[Path]:
@@ -251,6 +262,8 @@ def main(
     from extract.engines import EngineError
 
     try:
+        if output is not None:
+            check_writable(output)  # before the model loads and the images go through it
         bundle = load_bundle(model_path, trust=trust, warn=lambda line: click.echo(line, err=True))
         images = collect_images(paths)
         # A fused model lists several extractors; their features join in that order.
@@ -274,12 +287,15 @@ def main(
     except OSError as exc:
         raise click.ClickException(os_error_line(exc, model_path)) from None
     for p in predictions:
-        shown = ", ".join(f"{c} {s:.3f}" for c, s in zip(p.classes, p.scores))
+        shown = ", ".join(f"{c} {s:.4f}" for c, s in zip(p.classes, p.scores))
         tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
         click.echo(f"{p.path}: {shown}{tail}")
     for path in unreadable:
         click.echo(f"skipped ({skip_reason(path)}): {path}", err=True)
     click.echo(f"{len(predictions)} images labelled, {len(unreadable)} skipped")
+    if not predictions:
+        raise click.ClickException(f"none of the {len(unreadable)} images could be read; "
+                                   "see the skipped lines above")
     if output:
         try:
             write_csv(output, predictions, top)

@@ -192,3 +192,47 @@ def test_an_old_pickled_bundle_loads_only_with_trust(trained, tmp_path):
     assert trusted.exit_code == 0, trusted.output
     assert "warning: loading" in trusted.output and "with pickle (--trust)" in trusted.output
     assert "8 images labelled, 0 skipped" in trusted.output
+
+
+def test_a_run_where_every_image_was_skipped_fails(trained, tmp_path):
+    _, model, _ = trained
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_text("not an image")
+    result = _predict("--model", model, folder)
+    assert result.exit_code == 1
+    assert "0 images labelled, 2 skipped" in result.output
+    assert "Error: none of the 2 images could be read" in result.output
+
+
+def test_an_unwritable_output_is_refused_before_any_work(trained, tmp_path):
+    root, model, _ = trained
+    output = tmp_path / "nowhere" / "p.csv"
+    result = _predict("--model", model, root, "--output", output)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"Error: --output {output}: no folder {output.parent}")
+    assert "images labelled" not in result.output
+    folder = _predict("--model", model, root, "--output", tmp_path)
+    assert folder.exit_code == 2 and "Invalid value for '--output'" in folder.output
+
+
+def test_a_file_that_is_no_model_says_so_without_a_stray_number(tmp_path):
+    junk = tmp_path / "junk.joblib"
+    junk.write_bytes(b"#" * 64)
+    result = _predict("--model", junk, "--trust", tmp_path)
+    assert result.exit_code == 1
+    assert f"{junk}: not a model saved by classify (it cannot be read as one" in result.output
+    assert "(35)" not in result.output
+
+
+def test_scores_are_printed_with_four_decimals(trained):
+    root, model, _ = trained
+    image = root / "class_0" / "img_001.png"
+    result = _predict("--model", model, image)
+    assert result.exit_code == 0, result.output
+    line = next(line[line.index(f"{image}: "):] for line in result.output.splitlines()
+                if f"{image}: " in line)  # stderr's progress bar may share a line
+    shown = line[len(f"{image}: "):].split(" (")[0]
+    scores = [part.split()[-1] for part in shown.split(", ")]
+    assert all(len(score.split(".")[1]) == 4 for score in scores), line
