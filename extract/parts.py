@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,12 +98,19 @@ class Float16RangeError(store.FeatureFileError):
 
 
 class PartWriter:
-    """Rows of one shard in buffered blocks into `<part>.tmp`; `finish` publishes it."""
+    """Rows of one shard in buffered blocks into a temporary file beside the part;
+    `finish` publishes it.
+
+    The temporary name is the writer's own (`<stem>.<token>.h5.tmp`): a Dask task left
+    running by an interrupted client may still be writing the same shard while a rerun
+    computes it again, and neither may write over the other's file. Whichever renames
+    first publishes the part; both hold the same rows.
+    """
 
     def __init__(self, path: Path, *, feature_dim: int, dtype: str, buffer_size: int,
                  attrs: dict[str, Any]):
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+        self.tmp = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}.tmp")
         self.dtype = np.dtype(dtype)
         self.buffer_size = buffer_size
         self._rows: list[np.ndarray] = []

@@ -106,3 +106,19 @@ def test_a_part_with_no_readable_image_is_whole(tmp_path):
     writer.finish()
     features, paths, skipped, _ = parts.read(writer.path, key="abc")
     assert features.shape == (0, 3) and paths == [] and skipped == ["a/bad.jpg"]
+
+
+def test_two_writers_of_one_shard_never_write_over_each_other(tmp_path):
+    """A Dask task left running by an interrupted client and the rerun's task write the
+    same shard at once: each into its own temporary file, and the part ends up whole."""
+    first, second = _part(tmp_path), _part(tmp_path)
+    assert first.tmp != second.tmp and first.path == second.path
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for writer in (first, second):
+        for i, row in enumerate(rows):
+            writer.add(row, f"a/{i}.jpg")
+    first.finish()
+    second.finish()
+    features, paths, _, _ = parts.read(first.path, key="abc")
+    np.testing.assert_array_equal(features, rows)
+    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name]
