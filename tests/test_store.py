@@ -120,5 +120,6 @@ def test_two_writers_of_one_shard_never_write_over_each_other(tmp_path):
     first.finish()
     second.finish()
     features, paths, _, _ = parts.read(first.path, key="abc")
+    assert paths == ["a/0.jpg", "a/1.jpg"]
     np.testing.assert_array_equal(features, rows)
     assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name]
