@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from classify.ledger import LedgerError, format_table, read_rows
+from classify.ledger import HistoryFilter, LedgerError, format_table, read_rows
 from classify.models import (
     MODELS,
     SCORINGS,
@@ -78,16 +78,30 @@ def _features_paths(
     return [path]
 
 
-def _print_history(outputs: Path) -> None:
+# The options --history reads as filters on the recorded runs, and the others it reads.
+HISTORY_FILTERS = ("spec", "dataset", "backbones", "poolings")
+HISTORY_READS = ("history", "outputs")
+
+
+def _print_history(outputs: Path, filters: HistoryFilter, ignored: list[str]) -> None:
+    if ignored:
+        _warn(f"note: {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored "
+              "with --history (it filters by --model, --dataset, --backbone and --pooling)")
     path = outputs / RESULTS_FILE
     try:
-        rows = read_rows(path)
+        recorded = read_rows(path)
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from None
-    if not rows:
+    rows = [row for row in recorded if filters.keeps(row)]
+    if not recorded:
         click.echo(f"{path}: no runs recorded yet")
         return
-    click.echo(format_table(rows))
+    if not rows:
+        click.echo(f"{path}: none of the {len(recorded)} recorded runs matches {filters.describe()}")
+    else:
+        shown = "" if len(rows) == len(recorded) else f" matching {filters.describe()}"
+        click.echo(f"{len(rows)} of {len(recorded)} runs in {path}{shown}, best accuracy first:\n")
+        click.echo(format_table(rows))
     from classify.html_report import write_index
 
     try:  # rewritten here too, for runs recorded before the page existed
@@ -98,12 +112,34 @@ def _print_history(outputs: Path) -> None:
     click.echo(f"\nall runs side by side, with links to each report: {page}")
 
 
+def _history_options(ctx: click.Context) -> tuple[HistoryFilter, list[str]]:
+    """--history's filters, and the other options given on the command line (ignored)."""
+    from click.core import ParameterSource
+
+    given = [p for p in ctx.command.params
+             if p.name and p.name not in HISTORY_READS
+             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE,
+                                                     ParameterSource.ENVIRONMENT)]
+    values = {p.name: ctx.params.get(p.name) for p in given if p.name in HISTORY_FILTERS}
+    for name in ("backbones", "poolings"):
+        if len(values.get(name) or ()) > 1:
+            raise click.UsageError(f"--history filters by one --{name[:-1]}")
+    filters = HistoryFilter(
+        model=values["spec"].name if "spec" in values else None,
+        dataset=values.get("dataset"),
+        backbone=(values.get("backbones") or (None,))[0],
+        pooling=(values.get("poolings") or (None,))[0],
+    )
+    ignored = [p.opts[0] for p in given if p.name not in HISTORY_FILTERS]
+    return filters, ignored
+
+
 EXAMPLES = """Examples:
 
 \b
   classify --model logreg --grid C          # the newest feature file, C over 1e-4..1e3
   classify --dataset flowers17 --backbone resnet50 --model xgb --grid max_depth=3,6
-  classify --history                        # every run so far; outputs/index.html compares them
+  classify --history --model xgb            # the xgb runs so far; outputs/index.html compares all
 """
 
 
@@ -232,7 +268,8 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 @click.option(
     "--history",
     is_flag=True,
-    help="Print every recorded run (OUTPUTS/results.csv), best accuracy first, and exit.",
+    help="Print the recorded runs (OUTPUTS/results.csv), best accuracy first, with the path "
+    "of each report, and exit. --model, --dataset, --backbone and --pooling filter them.",
 )
 def main(
     features_files: tuple[Path, ...],
@@ -260,7 +297,7 @@ def main(
     OUTPUTS/models/, and appended to OUTPUTS/results.csv (see --history).
     """
     if history:
-        _print_history(outputs)
+        _print_history(outputs, *_history_options(click.get_current_context()))
         return
     from classify.experiment import ExperimentConfig, ExperimentError, run
     from classify.protocol import ProtocolError

@@ -6,7 +6,7 @@ import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from classify.records import LedgerRow
@@ -24,18 +24,17 @@ FIELDS = (
     "seconds",
     "report",
 )
-HISTORY_COLUMNS = (
-    "accuracy",
-    "macro_f1",
-    "model",
-    "params",
-    "backbone",
-    "pooling",
-    "weights",
-    "features",
-    "time",
-    "seconds",
-)
+# --history's columns and the most characters each may take, so that a line fits in 100
+# columns; each run's report path follows on a line of its own. Macro F1 and the weights
+# are in outputs/index.html and each report.
+HISTORY_COLUMNS = {
+    "accuracy": 8,
+    "model": 12,
+    "params": 14,
+    "dataset": 12,
+    "extractor": 22,
+    "time": 16,
+}
 
 
 class LedgerError(ValueError):
@@ -83,30 +82,98 @@ def _accuracy(row: Mapping[str, str]) -> float:
     return float("-inf") if math.isnan(value) else value
 
 
-def _cell(column: str, value: str | None) -> str:
-    value = value or ""
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What `classify --history` shows: runs of this model, dataset, backbone, pooling
+    (None: any)."""
+
+    model: str | None = None
+    dataset: str | None = None
+    backbone: str | None = None
+    pooling: str | None = None
+
+    def describe(self) -> str:
+        return " ".join(f"--{name} {value}" for name, value in (
+            ("model", self.model), ("dataset", self.dataset), ("backbone", self.backbone),
+            ("pooling", self.pooling)) if value is not None)
+
+    def keeps(self, row: Mapping[str, str]) -> bool:
+        wanted = {"model": self.model, "dataset": self.dataset, "backbone": self.backbone,
+                  "pooling": self.pooling}
+        return all(value is None or value in _values(row, column)
+                   for column, value in wanted.items())
+
+
+def _values(row: Mapping[str, str], column: str) -> set[str]:
+    """A row's values in `column`: every fused file's, and a scaled model's base name."""
+    if column == "dataset":
+        return {dataset_name(row)}
+    value = row.get(column) or ""
+    if column == "model":
+        return {value, value.split("+")[0]}
+    return {part.strip() for part in value.split(" + ")}
+
+
+def dataset_name(row: Mapping[str, str]) -> str:
+    """The dataset of a run: its (first) feature file's name up to -<backbone>-, as the
+    cache names files; the whole stem for a file named otherwise."""
+    name = Path((row.get("features") or "").split(" + ")[0]).name
+    backbone = (row.get("backbone") or "").split(" + ")[0]
+    cut = name.find(f"-{backbone}-") if backbone else -1
+    return name[:cut] if cut > 0 else Path(name).stem
+
+
+def extractor_name(row: Mapping[str, str]) -> str:
+    """Backbone and pooling of each (fused) feature file: "resnet50 avg + vgg16 max"."""
+    backbones = (row.get("backbone") or "").split(" + ")
+    poolings = (row.get("pooling") or "").split(" + ")
+    return " + ".join(f"{b} {p}".strip() for b, p in zip(backbones, poolings))
+
+
+def _cell(column: str, row: Mapping[str, str]) -> str:
+    if column == "dataset":
+        return dataset_name(row)
+    if column == "extractor":
+        return extractor_name(row)
+    value = row.get(column) or ""
     if column in ("accuracy", "macro_f1"):
         try:
             return f"{float(value):.4f}"
         except ValueError:
             return value
-    if column == "seconds":
+    if column == "params":
         try:
-            return f"{float(value):.1f}"
+            params = json.loads(value)
         except ValueError:
             return value
-    if column == "features":  # a fused run's files are joined by " + "
-        return " + ".join(Path(part).name for part in value.split(" + "))
+        if not params:
+            return "defaults"
+        return ", ".join(f"{key}={params[key]:g}" if isinstance(params[key], float)
+                         else f"{key}={params[key]}" for key in sorted(params))
+    if column == "time":
+        return value.replace("T", " ")[:16]
     return value
 
 
-def format_table(
-    rows: Sequence[Mapping[str, str]], columns: Sequence[str] = HISTORY_COLUMNS
-) -> str:
-    """A plain-text table with aligned columns, one line per run."""
-    cells = [[_cell(c, row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in cells]
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(rows: Sequence[Mapping[str, str]]) -> str:
+    """One line per run (numbered, columns capped to fit 100 characters), then the path
+    of its report on the next."""
+    cells = [[_fit(_cell(c, row), cap) for c, cap in HISTORY_COLUMNS.items()] for row in rows]
+    number = len(str(len(rows)))
+    widths = [max([len(c)] + [len(line[i]) for line in cells])
+              for i, c in enumerate(HISTORY_COLUMNS)]
+    lines = [" " * number + "  " + "  ".join(c.ljust(w) for c, w in zip(HISTORY_COLUMNS, widths))]
+    lines[0] = lines[0].rstrip()
+    lines.append(" " * number + "  " + "  ".join("-" * w for w in widths))
+    for index, (row, line) in enumerate(zip(rows, cells), start=1):
+        lines.append(f"{index:>{number}}  " + "  ".join(v.ljust(w) for v, w in zip(line, widths)
+                                                        ).rstrip())
+        report = row.get("report") or ""
+        if report:
+            page = Path(report) / "index.html"
+            lines.append(" " * number + f"  report: {page if page.is_file() else report}")
     return "\n".join(lines)

@@ -179,17 +179,42 @@ def write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
             writer.writerow([*cells, p.kind, p.confidence])
 
 
-def true_labels(
+@dataclass(frozen=True)
+class FolderTruth:
+    """The class folder of each image that sits in one of the model's classes, and why
+    any other image is left out of the report (None when none is)."""
+
+    labels: dict[str, str]  # image path -> class folder name
+    note: str | None
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
+def folder_truth(
     paths: tuple[Path, ...], images: list[Path], label_names: list[str]
-) -> list[str] | None:
-    """Each image's class folder name, when one folder with class sub-folders was named."""
+) -> FolderTruth | None:
+    """Each image's class folder, when one folder with sub-folders was named (None for
+    files, several paths, or a folder of loose images: nothing to report against)."""
     if len(paths) != 1 or not paths[0].is_dir():
         return None
     root = paths[0]
-    labels = [image.relative_to(root).parts[0] for image in images]
-    if any(len(image.relative_to(root).parts) < 2 for image in images):
+    folders = {str(image): image.relative_to(root).parts[0] for image in images
+               if len(image.relative_to(root).parts) >= 2}
+    if not folders:
         return None
-    return labels if set(labels) <= set(label_names) else None
+    known = {path: name for path, name in folders.items() if name in label_names}
+    unknown = sorted({f"{name}/" for name in folders.values()} - {f"{n}/" for n in label_names})
+    if not unknown:
+        return FolderTruth(known, None)
+    classes = f"the model knows {_names(label_names)}"
+    if not known:
+        return FolderTruth(known, f"no report against the class folders: {_names(unknown)} in "
+                                  f"{root} are not classes of this model ({classes})")
+    return FolderTruth(known, f"{len(folders) - len(known)} image(s) in {_names(unknown)} left "
+                              f"out of the report: not classes of this model ({classes})")
 
 
 EXAMPLES = """Examples:
@@ -302,16 +327,21 @@ def main(
         except OSError as exc:
             raise click.ClickException(os_error_line(exc, output)) from None
         click.echo(f"predictions written to {output}")
-    truth = true_labels(paths, images, label_names)
-    if truth is not None and predictions:
+    truth = folder_truth(paths, images, label_names)
+    if truth is None:
+        return
+    if truth.note:
+        click.echo(f"\nnote: {truth.note}")
+    scored = [p for p in predictions if p.path in truth.labels]
+    if scored:
         from sklearn.metrics import classification_report
 
-        by_path = {str(image): label for image, label in zip(images, truth)}
-        actual = [by_path[p.path] for p in predictions]
-        predicted = [p.classes[0] for p in predictions]
+        actual = [truth.labels[p.path] for p in scored]
+        predicted = [p.classes[0] for p in scored]
         present = sorted(set(actual) | set(predicted), key=label_names.index)
-        click.echo("\nagainst the class folders:")
-        click.echo(classification_report(actual, predicted, labels=present, zero_division=0))
+        click.echo(f"\nagainst the class folders ({len(scored)} images):")
+        click.echo(classification_report(actual, predicted, labels=present, zero_division=0,
+                                         digits=4))
 
 
 if __name__ == "__main__":

@@ -303,9 +303,51 @@ def test_history_lists_runs_best_first(feature_file: Path, outputs: Path) -> Non
         assert run(outputs, "--features", str(path), *FAST).exit_code == 0
     result = run(outputs, "--history")
     assert result.exit_code == 0, result.output
-    header, rule, first, second, _, where = result.output.splitlines()
+    intro, _, header, rule, first, first_report, second, second_report, _, where = (
+        result.output.splitlines())
+    assert intro == f"2 of 2 runs in {outputs / 'results.csv'}, best accuracy first:"
     assert where.endswith(str(outputs / "index.html")) and (outputs / "index.html").is_file()
-    assert header.split()[:4] == ["accuracy", "macro_f1", "model", "params"]
+    assert header.split() == ["accuracy", "model", "params", "dataset", "extractor", "time"]
     assert set(rule) <= {"-", " "}
-    assert "toy-vgg16-avg.h5" in first and "hard-vgg16-avg.h5" in second
-    assert float(first.split()[0]) > float(second.split()[0])
+    assert first.split()[:6] == ["1", first.split()[1], "logreg", "C=1", "toy", "vgg16"]
+    assert second.split()[:6] == ["2", second.split()[1], "logreg", "C=1", "hard", "vgg16"]
+    assert float(first.split()[1]) > float(second.split()[1])
+    pages = sorted((outputs / "reports").glob("*/index.html"))
+    assert {first_report.split("report: ")[1], second_report.split("report: ")[1]} == {
+        str(page) for page in pages}
+    table = [line for line in result.output.splitlines() if str(outputs) not in line]
+    assert all(len(line) <= 100 for line in table), result.output
+
+
+def test_history_rows_fit_100_columns_even_with_long_values() -> None:
+    from classify.ledger import format_table
+
+    row = {"accuracy": "0.912345", "macro_f1": "0.9", "model": "logreg+scale",
+           "params": json.dumps({"C": 0.001, "max_iter": 1000, "tol": 1e-6}),
+           "backbone": "efficientnet_lite2 + resnet50", "pooling": "avg + max",
+           "features": "outputs/features/caltech101_subset-efficientnet_lite2-avg-0123abcd.h5",
+           "time": "2026-12-01T12:22:25+00:00", "report": "outputs/reports/run"}
+    lines = format_table([row] * 12).splitlines()
+    assert all(len(line) <= 100 for line in lines), "\n".join(lines)
+    assert lines[2].split()[:5] == ["1", "0.9123", "logreg+scale", "C=0.001,", "max_…"]
+    assert "caltech101_…" in lines[2] and "efficientnet_lite2 av…" in lines[2]
+    assert lines[3].strip() == "report: outputs/reports/run"
+
+
+def test_history_filters_by_model_and_dataset_and_names_what_it_ignores(
+    feature_file: Path, outputs: Path
+) -> None:
+    hard = write_feature_file(outputs / "features" / "hard-vgg16-avg.h5", dims=1)
+    assert run(outputs, "--features", str(hard), *FAST).exit_code == 0
+    assert run(outputs, "--features", str(feature_file), "--model", "knn", "--jobs", "1"
+               ).exit_code == 0
+    knn = run(outputs, "--history", "--model", "knn")
+    assert knn.exit_code == 0, knn.output
+    assert f"1 of 2 runs in {outputs / 'results.csv'} matching --model knn" in knn.output
+    assert " knn " in knn.output and " logreg " not in knn.output
+    hard_runs = run(outputs, "--history", "--dataset", "hard", "--grid", "C", "--cv", "4")
+    assert "note: --grid, --cv are ignored with --history" in hard_runs.output
+    assert "matching --dataset hard" in hard_runs.output and " logreg " in hard_runs.output
+    none = run(outputs, "--history", "--backbone", "resnet50")
+    assert none.exit_code == 0
+    assert "none of the 2 recorded runs matches --backbone resnet50" in none.output

@@ -51,7 +51,7 @@ def test_model_labels_its_own_training_images_and_reports_against_folders(traine
     correct = sum(line.split(": ")[1].startswith(line.split("/")[-2] + " ") for line in lines)
     assert correct >= 22, result.output
     assert "24 images labelled, 0 skipped" in result.output
-    assert "against the class folders:" in result.output
+    assert "against the class folders (24 images):" in result.output
     assert "class_0" in result.output and "accuracy" in result.output
     assert any(word in result.output for word in ("pretty sure", "somewhat sure", "unsure"))
 
@@ -236,3 +236,29 @@ def test_scores_are_printed_with_four_decimals(trained):
     shown = line[len(f"{image}: "):].split(" (")[0]
     scores = [part.split()[-1] for part in shown.split(", ")]
     assert all(len(score.split(".")[1]) == 4 for score in scores), line
+
+
+def test_a_folder_with_an_unknown_class_folder_says_what_the_report_leaves_out(trained, tmp_path):
+    root, model, _ = trained
+    folder = tmp_path / "test_folder"
+    shutil.copytree(root / "class_0", folder / "class_0")
+    shutil.copytree(root / "class_1", folder / "tulip")
+    result = _predict("--model", model, folder)
+    assert result.exit_code == 0, result.output
+    assert "16 images labelled, 0 skipped" in result.output
+    assert ("note: 8 image(s) in tulip/ left out of the report: not classes of this model "
+            "(the model knows class_0, class_1, class_2)") in result.output
+    assert "against the class folders (8 images):" in result.output
+    report = result.output[result.output.index("against the class folders"):]
+    assert "class_0" in report and "tulip" not in report
+
+
+def test_a_folder_of_only_unknown_classes_explains_why_there_is_no_report(trained, tmp_path):
+    root, model, _ = trained
+    folder = tmp_path / "holiday"
+    shutil.copytree(root / "class_2", folder / "tulip")
+    result = _predict("--model", model, folder)
+    assert result.exit_code == 0, result.output
+    assert (f"note: no report against the class folders: tulip/ in {folder} are not classes "
+            "of this model (the model knows class_0, class_1, class_2)") in result.output
+    assert "against the class folders (" not in result.output
