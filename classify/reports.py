@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from classify.protocol import MIN_IMAGES_PER_CLASS
 from classify.records import Candidate, LedgerRow, Metrics, ModelBundle
 
 AVERAGES = ("macro avg", "weighted avg")
@@ -180,9 +181,14 @@ def format_report(metrics: Metrics, classification_text: str) -> str:
         lines.append(f"            fused: {len(metrics.features)} files of the same images, "
                      "features concatenated in this order")
     lines += [
-        (f"data        {first.rows} x {sum(s.dims for s in metrics.features)} float32, "
-         f"{first.classes} classes; train {metrics.n_train}, test {metrics.n_test} "
-         f"(stratified, test size {metrics.test_size:g}, seed {metrics.seed})"),
+        (f"data        {metrics.n_train + metrics.n_test} x "
+         f"{sum(s.dims for s in metrics.features)} float32, "
+         f"{first.classes - len(metrics.dropped_classes)} classes; train {metrics.n_train}, "
+         f"test {metrics.n_test} (stratified, test size {metrics.test_size:g}, "
+         f"seed {metrics.seed})"),
+        *([f"            of the file's {first.rows} images in {first.classes} classes; "
+           + f"left out with fewer than {MIN_IMAGES_PER_CLASS} images: "
+           + ", ".join(metrics.dropped_classes)] if metrics.dropped_classes else []),
         f"model       {metrics.model}: {metrics.model_summary}"
         + (" on standardised features" if metrics.scale else ""),
     ]

@@ -290,6 +290,10 @@ def test_small_class_is_dropped_and_cv_reduced_without_a_traceback(outputs: Path
     assert "Traceback" not in result.output
     assert "warning: dropping 1 class(es) with fewer than 3 images: class_03 (1)" in result.output
     assert "note: --cv 5 reduced to 2: class 'class_01' has only 2 training images" in result.output
+    data = result.output[result.output.index("\ndata "):].splitlines()[1:3]
+    assert data[0].startswith("data        63 x 16 float32, 3 classes; train 47, test 16 ")
+    assert data[1].strip() == ("of the file's 64 images in 4 classes; left out with fewer "
+                               "than 3 images: class_03 (1)")
     metrics = json.loads(only(only(outputs / "reports"), "metrics.json").read_text())
     assert metrics["cv_used"] == 2
     assert metrics["dropped_classes"] == ["class_03 (1)"]

@@ -15,6 +15,7 @@ below n * eps * max |x|^2 (eps of the input's precision) count as dependent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,24 @@ def gram(X: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
     return K
 
 
+def _pivoted_cholesky(K: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, int]:
+    """LAPACK ?pstrf of the Gram matrix K, in place: (the lower factor with its upper
+    triangle cleared, the 0-based pivots, the rank), rows counted as dependent below
+    n * eps(dtype) * max |x|^2."""
+    n = K.shape[0]
+    tol = n * float(np.finfo(dtype).eps) * float(np.max(np.diag(K)))
+    # K is symmetric: its transpose is the same matrix in LAPACK's Fortran order, so
+    # the factorisation overwrites K in place instead of copying it.
+    c, piv, rank, info = lapack.dpstrf(K.T, lower=1, tol=tol, overwrite_a=True)
+    if info < 0:
+        raise ValueError(f"dpstrf: illegal argument {-info}")
+    for start in range(0, rank, BLOCK_ROWS):  # clear the strict upper triangle
+        stop = min(start + BLOCK_ROWS, rank)
+        c[:start, start:stop] = 0
+        c[start:stop, start:stop] = np.tril(c[start:stop, start:stop])
+    return c, piv[:n] - 1, int(rank)  # LAPACK pivots are 1-based
+
+
 class RowSpaceBasis(TransformerMixin, BaseEstimator):
     """transform(X) = X Q, Q (features x r) an orthonormal basis of the fitted rows' span.
 
@@ -61,26 +80,18 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
         self.fit_transform(X)
         return self
 
-    def fit_transform(self, X: np.ndarray, y: Any = None) -> np.ndarray:
-        n = X.shape[0]
-        K = gram(X)
-        tol = n * float(np.finfo(X.dtype).eps) * float(np.max(np.diag(K)))
-        # K is symmetric: its transpose is the same matrix in LAPACK's Fortran order, so
-        # the factorisation overwrites K in place instead of copying it.
-        c, piv, rank, info = lapack.dpstrf(K.T, lower=1, tol=tol, overwrite_a=True)
-        if info < 0:
-            raise ValueError(f"dpstrf: illegal argument {-info}")
+    def fit_transform(self, X: np.ndarray, y: Any = None, *,
+                      gram_matrix: np.ndarray | None = None) -> np.ndarray:
+        """The coordinates of X's rows; `gram_matrix`: X X^T when already computed
+        (float64; it is overwritten by the factorisation)."""
+        K = gram(X) if gram_matrix is None else gram_matrix
+        c, piv, rank = _pivoted_cholesky(K, X.dtype)
         del K
-        for start in range(0, rank, BLOCK_ROWS):  # clear the strict upper triangle
-            stop = min(start + BLOCK_ROWS, rank)
-            c[:start, start:stop] = 0
-            c[start:stop, start:stop] = np.tril(c[start:stop, start:stop])
-        piv = piv[:n] - 1  # LAPACK pivots are 1-based
-        Z = np.empty((n, rank), dtype=X.dtype)
+        Z = np.empty((X.shape[0], rank), dtype=X.dtype)
         Z[piv] = c[:, :rank]
         self.pivots_ = piv[:rank]
         # The r x r leading factor; with full rank that is c itself, without a copy.
-        self.factor_ = c if rank == n else np.array(c[:rank, :rank])
+        self.factor_ = c if rank == X.shape[0] else np.array(c[:rank, :rank])
         del c
         self.rows_ = X
         self.n_features_in_ = X.shape[1]
@@ -112,3 +123,42 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
             order = np.argsort(block)
             out += A[start : start + len(block)][order].T @ np.asarray(rows[block[order]])
         return out.astype(self.rows_.dtype)
+
+
+@dataclass
+class FoldSpan:
+    """One fold in the span of its own training rows, from the training part's Gram
+    matrix: what a RowSpaceBasis fitted on the fold's training rows would give, without
+    reading the features again. A fold's L2 fit then runs as wide as its own training
+    rows, not the whole part's.
+
+    train: the fold's training rows' coordinates (the rows at `pivots` hold the lower
+    triangular factor); test: its validation rows mapped in; pivots: positions, in the
+    fold's training rows, of the rows that span it.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    pivots: np.ndarray
+
+    def in_part(self, coef: np.ndarray, part: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
+        """A linear model's weights in these coordinates (classes x r_fold) in the whole
+        part's (`part`: its rows' coordinates, `train_rows`: the fold's rows in it)."""
+        factor = np.asarray(self.train[self.pivots], dtype=np.float64)
+        dual = solve_triangular(factor, np.asarray(coef, dtype=np.float64).T, lower=True,
+                                trans="T")  # the weights as a sum of the spanning rows
+        return (np.asarray(part[train_rows[self.pivots]], dtype=np.float64).T @ dual).T
+
+
+def fold_span(K: np.ndarray, train: np.ndarray, test: np.ndarray, dtype: np.dtype) -> FoldSpan:
+    """The fold (`train`, `test`: positions in the training part) in the basis of its
+    training rows' span, from K, the training part's Gram matrix (left unchanged)."""
+    c, piv, rank = _pivoted_cholesky(K[np.ix_(train, train)], dtype)
+    # Each fold of a search does this at the same time: what it holds at once stays small.
+    products = K[np.ix_(train[piv[:rank]], test)]
+    mapped = solve_triangular(c[:rank, :rank], products, lower=True, overwrite_b=True,
+                              check_finite=False).T.astype(dtype)
+    del products
+    coords = np.empty((len(train), rank), dtype=dtype)
+    coords[piv] = c[:, :rank]
+    return FoldSpan(coords, mapped, piv[:rank])
