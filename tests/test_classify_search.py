@@ -19,7 +19,14 @@ from classify.search.rowspace import RowSpaceBasis, gram
 MULTI = {"score": "accuracy", "neg_log_loss": "neg_log_loss"}
 
 
-def _problem(n: int, d: int, classes: int = 4, seed: int = 0, spread: float = 0.4
+class Terminal(io.StringIO):
+    """stderr as a terminal: tqdm shows its bars there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def problem(n: int, d: int, classes: int = 4, seed: int = 0, spread: float = 0.4
              ) -> tuple[np.ndarray, np.ndarray]:
     """Overlapping classes, so that the candidates score differently."""
     rng = np.random.default_rng(seed)
@@ -50,7 +57,7 @@ def _assert_same_results(ours: dict, plain: dict) -> None:
 def test_the_path_search_reports_what_grid_search_cv_reports(shape, spread, components) -> None:
     """Same folds, scores (accuracy and log-loss), means, stds and ranks, in GridSearchCV's
     schema, once every fit is converged; the refit is the direct fit on the features."""
-    X, y = _problem(*shape, seed=1, spread=spread)
+    X, y = problem(*shape, seed=1, spread=spread)
     Cs = [0.001, 0.01, 0.1, 1.0, 10.0]
     ours = LogisticPathSearch(_tight(), Cs, cv=_folds(), n_jobs=2)
     assert ours.fit(X, y) is ours
@@ -70,7 +77,7 @@ def test_the_path_search_reports_what_grid_search_cv_reports(shape, spread, comp
 
 
 def test_the_grid_search_reports_what_grid_search_cv_reports() -> None:
-    X, y = _problem(150, 8, seed=3, spread=0.6)
+    X, y = problem(150, 8, seed=3, spread=0.6)
     grid = {"n_neighbors": [1, 5, 15], "weights": ["uniform", "distance"]}
     ours = GridSearch(KNeighborsClassifier(), grid, cv=_folds(), n_jobs=2)
     assert ours.fit(X, y) is ours
@@ -82,7 +89,7 @@ def test_the_grid_search_reports_what_grid_search_cv_reports() -> None:
 
 
 def test_a_model_without_probabilities_is_chosen_by_its_score_alone() -> None:
-    X, y = _problem(150, 8, seed=3, spread=0.6)
+    X, y = problem(150, 8, seed=3, spread=0.6)
     search = GridSearch(LinearSVC(), {"C": [0.01, 1.0]}, cv=_folds(), scoring="f1_macro")
     search.fit(X, y)
     assert "mean_test_neg_log_loss" not in search.cv_results_ and search.tie_break_ is None
@@ -122,7 +129,7 @@ def test_the_path_search_applies_only_to_an_l2_logreg_over_c() -> None:
 
 
 def test_one_thread_per_fold_gives_the_sequential_answer() -> None:
-    X, y = _problem(240, 30, seed=1)
+    X, y = problem(240, 30, seed=1)
     X = X.astype(np.float32)
     estimator = models.get_model("logreg").build(42, 1)
     Cs = [10.0, 0.01, 1.0]  # any order in, candidates in that order
@@ -157,11 +164,7 @@ def test_gram_is_X_XT_whatever_the_block_size() -> None:
 
 
 def test_the_progress_bar_counts_candidates_times_folds_on_a_terminal(monkeypatch) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    X, y = _problem(90, 5, seed=2)
+    X, y = problem(90, 5, seed=2)
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr(results, "PROGRESS_DELAY_S", 0.0)

@@ -79,8 +79,13 @@ def _labels(y: Any) -> tuple[np.ndarray, int]:
 
 
 def _is_logreg(estimator: Any) -> bool:
+    """True for a LogisticRegression, False for an XGBClassifier; others are refused."""
     from sklearn.linear_model import LogisticRegression
+    from xgboost import XGBClassifier
 
+    if not isinstance(estimator, (LogisticRegression, XGBClassifier)):
+        raise TypeError("a cluster fits a LogisticRegression or an XGBClassifier, not "
+                         f"{type(estimator).__name__}")
     return isinstance(estimator, LogisticRegression)
 
 
@@ -163,7 +168,8 @@ class ClusterSearch(Search):
         y, n_classes = _labels(y)
         folds = list(check_cv(self.cv, y, classifier=True).split(np.zeros((len(y), 1)), y))
         candidates = list(ParameterGrid(dict(self.param_grid)))
-        if _is_logreg(self.estimator):
+        is_logreg = _is_logreg(self.estimator)
+        if is_logreg:
             Cs = [params.get("C", self.estimator.C) for params in candidates]
             if not logreg.applies(self.estimator, {"C": Cs}) or set(self.param_grid) - {"C"}:
                 raise ValueError("ClusterSearch fits an L2 LogisticRegression over positive, "
@@ -172,7 +178,7 @@ class ClusterSearch(Search):
         else:
             total = len(candidates) * len(folds)
         with progress_bar(total, self.progress, "search") as bar:
-            if _is_logreg(self.estimator):
+            if is_logreg:
                 tables, starts = self._logreg_paths(client, X, y, n_classes, Cs, folds, bar)
             else:
                 tables, starts = self._xgb_fits(client, X, y, candidates, folds, bar), None
