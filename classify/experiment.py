@@ -176,6 +176,7 @@ def fit_note(spec: ModelSpec, grid: Mapping[str, Sequence[Any]], n_splits: int, 
 
 def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
                announce: Callable[[str], None], scratch: Path) -> Fitted:
+    from classify.fit_progress import fit_with_progress
     from classify.search import make_search
 
     with timed(timings, "load"):
@@ -204,7 +205,7 @@ def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, flo
     announce(fit_note(spec, grid, n_splits, len(split.y_train), config.scoring))
     with timed(timings, "search" if grid else "fit"), recorded_warnings() as caught:
         try:
-            model.fit(split.X_train, split.y_train)
+            fit_with_progress(model, split.X_train, split.y_train, config.progress)
         except (ValueError, TypeError) as exc:
             raise grid_failure(spec, exc) from None
     if search is not None:

@@ -85,7 +85,7 @@ def _is_logreg(estimator: Any) -> bool:
 
     if not isinstance(estimator, (LogisticRegression, XGBClassifier)):
         raise TypeError("a cluster fits a LogisticRegression or an XGBClassifier, not "
-                         f"{type(estimator).__name__}")
+                        f"{type(estimator).__name__}")
     return isinstance(estimator, LogisticRegression)
 
 
