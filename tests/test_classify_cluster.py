@@ -26,6 +26,7 @@ from test_classify_search import MULTI, Terminal, problem
 from classify.bundles import load_bundle
 from classify.predict import top_k
 from classify.search import ClusterSearch, results
+from classify.search.cluster import fit_on_cluster
 from extract.store import read_features
 
 # Overlapping classes, so the models make mistakes and their test accuracies can differ.
@@ -149,8 +150,11 @@ def test_the_cluster_search_refuses_other_models(client: Any) -> None:
     with pytest.raises(TypeError, match="LogisticRegression or an XGBClassifier, not KNeigh"):
         ClusterSearch(KNeighborsClassifier(), {"n_neighbors": [1]}, client=client
                       ).fit(_on_cluster(X), y)
-    with pytest.raises(ValueError, match="positive, finite C values only"):
+    with pytest.raises(ValueError, match=r"positive, finite C values only, not C in \[0.0\]"):
         ClusterSearch(LogisticRegression(), {"C": [0.0]}, client=client).fit(_on_cluster(X), y)
+    with pytest.raises(ValueError, match="L2 LogisticRegression"):
+        fit_on_cluster(LogisticRegression(l1_ratio=1.0, solver="saga"), _on_cluster(X), y,
+                       client=client)
 
 
 def metrics_of(outputs: Path) -> dict:
@@ -224,6 +228,17 @@ def test_xgb_matches_the_local_path(tmp_path: Path, scheduler: str, overlapping:
     assert depth == remote["best_params"]["max_depth"]
     features = read_features(overlapping)
     assert model.predict_proba(features.X).shape == (len(features.y), len(COUNTS))
+
+
+def test_the_cluster_scores_by_the_scoring_asked_for(tmp_path: Path, scheduler: str,
+                                                     overlapping: Path) -> None:
+    local, remote = run_both(tmp_path, scheduler, overlapping, "--model", "logreg",
+                             "--grid", "C=0.001,1", "--scoring", "neg_log_loss")
+    assert remote["scoring"] == "neg_log_loss" and remote["cv_score"] < 0
+    assert remote["cv_score"] == pytest.approx(local["cv_score"], rel=0.01)
+    assert [c["mean_score"] for c in remote["candidates"]] == pytest.approx(
+        [c["mean_score"] for c in local["candidates"]], rel=0.01)
+    assert remote["best_params"] == local["best_params"]
 
 
 def test_two_classes_fit_the_binomial_model(tmp_path: Path, scheduler: str) -> None:

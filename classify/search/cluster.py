@@ -89,6 +89,14 @@ def _is_logreg(estimator: Any) -> bool:
     return isinstance(estimator, LogisticRegression)
 
 
+def _check_logreg(estimator: Any, Cs: Sequence[float], searched: Sequence[str]) -> None:
+    """Refuse what the out-of-core fit does not fit: anything but an L2 LogisticRegression
+    at positive, finite C values (`searched`: the grid's parameter names)."""
+    if set(searched) - {"C"} or not logreg.applies(estimator, {"C": list(Cs)}):
+        raise ValueError("a cluster fits an L2 LogisticRegression over positive, finite C "
+                         f"values only, not C in {list(Cs)} with {sorted(searched)} searched")
+
+
 def _xgb_on_cluster(client: Client, estimator: Any, X: da.Array, y: da.Array) -> Any:
     """A DaskXGBClassifier with `estimator`'s parameters, fitted on X, y (the workers
     use their own threads)."""
@@ -116,6 +124,7 @@ def fit_on_cluster(estimator: Any, X: da.Array, y: Any, *, client: Client | None
     if _is_logreg(estimator):
         from sklearn.exceptions import ConvergenceWarning
 
+        _check_logreg(estimator, [estimator.C], [])
         blocks = cluster_logreg.Blocks.of(client, X, y, n_classes)
         weights = blocks.split_weights(np.arange(len(y)))
         fitted = cluster_logreg.fit(blocks, weights, len(y), estimator.C, start)
@@ -171,9 +180,7 @@ class ClusterSearch(Search):
         is_logreg = _is_logreg(self.estimator)
         if is_logreg:
             Cs = [params.get("C", self.estimator.C) for params in candidates]
-            if not logreg.applies(self.estimator, {"C": Cs}) or set(self.param_grid) - {"C"}:
-                raise ValueError("ClusterSearch fits an L2 LogisticRegression over positive, "
-                                 f"finite C values only, not {dict(self.param_grid)}")
+            _check_logreg(self.estimator, Cs, list(self.param_grid))
             total = len(set(Cs)) * len(folds)
         else:
             total = len(candidates) * len(folds)
