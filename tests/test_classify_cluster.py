@@ -241,6 +241,15 @@ def test_the_cluster_scores_by_the_scoring_asked_for(tmp_path: Path, scheduler: 
     assert remote["best_params"] == local["best_params"]
 
 
+def test_without_a_grid_the_cluster_fits_the_defaults_once(tmp_path: Path, scheduler: str,
+                                                           overlapping: Path) -> None:
+    local, remote = run_both(tmp_path, scheduler, overlapping, "--model", "logreg")
+    assert remote["candidates"] == [] and remote["cv_score"] is None
+    assert remote["accuracy"] == pytest.approx(local["accuracy"], abs=LOGREG_TOLERANCE)
+    assert "fit" in remote["timings"] and "search" not in remote["timings"]
+    assert load_bundle(only(tmp_path / "cluster" / "models")).estimator.C == 1.0
+
+
 def test_two_classes_fit_the_binomial_model(tmp_path: Path, scheduler: str) -> None:
     """Two classes: one weight vector, as scikit-learn's own binary LogisticRegression."""
     features = write_feature_file(tmp_path / "two-vgg16-avg.h5", counts=(60, 50), dims=DIMS,
