@@ -13,13 +13,14 @@ fold being fitted get weight 0, so one persisted copy serves every fold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    import dask.array as da
     from distributed import Client, Future
 
 # L-BFGS settings as scikit-learn's lbfgs solver uses them, with more iterations: the
@@ -65,11 +66,23 @@ def block_loss_grad(
     return loss, grad
 
 
-def block_correct(
+def block_probabilities(
     X: np.ndarray, y: np.ndarray, weight: np.ndarray, theta: np.ndarray, n_classes: int
-) -> float:
-    """Weighted count of the rows of one block whose most likely class is the true one."""
-    return float(weight @ (_logits(X, theta, n_classes).argmax(axis=1) == y))
+) -> np.ndarray:
+    """Class probabilities of the rows of one block that have a weight (runs on a worker)."""
+    Z = _logits(X[weight > 0], theta, n_classes)
+    Z -= Z.max(axis=1, keepdims=True)
+    P = np.exp(Z)
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def block_futures(array: da.Array) -> list[Future]:
+    """The futures of a persisted array's row blocks, in row order."""
+    from dask.core import flatten
+    from distributed import futures_of
+
+    by_key = {future.key: future for future in futures_of(array)}
+    return [by_key[key] for key in flatten(array.__dask_keys__())]
 
 
 @dataclass
@@ -82,6 +95,14 @@ class Blocks:
     sizes: list[int]  # rows per block
     n_features: int
     n_classes: int
+
+    @classmethod
+    def of(cls, client: Client, X: da.Array, y: np.ndarray, n_classes: int) -> Blocks:
+        """The row blocks of X (persisted, one column chunk) and the labels y (0..K-1)
+        scattered alongside them."""
+        sizes = list(X.chunks[0])
+        labels = client.scatter(np.split(np.asarray(y), np.cumsum(sizes)[:-1]), hash=False)
+        return cls(client, block_futures(X), labels, sizes, X.shape[1], n_classes)
 
     def split_weights(self, rows: np.ndarray) -> list[Future]:
         """Per-block 0/1 weights selecting `rows` (positions in the blocks' order), on the workers."""
@@ -152,25 +173,20 @@ def fit(
     return FitResult(result.x, int(result.nit), bool(result.success), str(result.message))
 
 
-def accuracy(blocks: Blocks, weights: list[Future], n_rows: int, theta: np.ndarray) -> float:
-    """Fraction of the weighted rows predicted right."""
-    return sum(blocks.map_blocks(block_correct, weights, theta)) / n_rows
-
-
-def mean_log_loss(blocks: Blocks, weights: list[Future], n_rows: int, theta: np.ndarray
-                  ) -> float:
-    """Mean log-loss of the weighted rows (the same per-row loss the fit minimises)."""
-    return sum(part[0] for part in blocks.map_blocks(block_loss_grad, weights, theta)) / n_rows
+def probabilities(blocks: Blocks, weights: list[Future], theta: np.ndarray) -> np.ndarray:
+    """Class probabilities of the weighted rows, in row order."""
+    return np.concatenate(blocks.map_blocks(block_probabilities, weights, theta))
 
 
 @dataclass
 class PathPoint:
-    """One C of a fold's regularisation path: validation accuracy and mean log-loss, and
-    the solution."""
+    """One C of a fold's regularisation path: its validation scores, the solution, and
+    the seconds spent fitting and scoring it."""
 
-    score: float
-    log_loss: float
+    scores: dict[str, float]
     theta: np.ndarray
+    fit_seconds: float
+    score_seconds: float
 
 
 def fit_path(
@@ -178,26 +194,42 @@ def fit_path(
     train_rows: np.ndarray,
     val_rows: np.ndarray,
     Cs: Sequence[float],
+    score: Callable[[np.ndarray], dict[str, float]],
+    on_point: Callable[[], object] = lambda: None,
 ) -> dict[float, PathPoint]:
-    """Validation accuracy of each C, fitted on `train_rows`, smallest C first.
+    """Each C fitted on `train_rows`, smallest C first, and scored by `score` on the
+    validation rows' probabilities (in row order); `on_point` after each.
 
     Each fit starts from the previous one's solution (a regularisation path):
     weaker regularisation moves the optimum little, so it takes few iterations.
     """
+    import time
+
     train_w, val_w = blocks.split_weights(train_rows), blocks.split_weights(val_rows)
     path: dict[float, PathPoint] = {}
     theta = None
     for C in sorted(set(Cs)):
+        started = time.perf_counter()
         theta = fit(blocks, train_w, len(train_rows), C, theta).theta
-        path[C] = PathPoint(accuracy(blocks, val_w, len(val_rows), theta),
-                            mean_log_loss(blocks, val_w, len(val_rows), theta), theta)
+        fitted = time.perf_counter()
+        scores = score(probabilities(blocks, val_w, theta))
+        path[C] = PathPoint(scores, theta, fitted - started, time.perf_counter() - fitted)
+        on_point()
     return path
 
 
 def to_sklearn(template: Any, theta: np.ndarray, n_features: int, n_classes: int,
                n_iter: int) -> Any:
     """An ordinary fitted LogisticRegression holding `theta`: predict_proba, predict and
-    pickling work as for one fitted locally. `template` carries the parameters (C, ...)."""
+    saving work as for one fitted locally. `template` carries the parameters (C, ...).
+
+    The fitted attributes are set here because scikit-learn has no public way to make
+    a fitted LogisticRegression from coefficients, and the rows are on the workers, so
+    fit cannot run here. A warm-started fit on a few rows with max_iter=0 keeps the
+    coefficients (newton-cg only), but it too needs coef_ set by hand first, warns that
+    it did not converge and records n_iter_ = 0: the same hand-setting plus a fake fit.
+    The attributes set are the documented ones predict_proba and skops read.
+    """
     from sklearn.base import clone
 
     k = weight_rows(n_classes)

@@ -121,7 +121,8 @@ def _estimator(spec: ModelSpec, scale: bool, seed: int, jobs: int) -> Any:
     return Pipeline([("scale", BlockwiseStandardScaler()), (MODEL_STEP, model)])
 
 
-def _grid_failure(spec: ModelSpec, exc: Exception) -> ExperimentError:
+def grid_failure(spec: ModelSpec, exc: Exception) -> ExperimentError:
+    """A parameter value the model refused while fitting, as the one-line error."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ExperimentError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
 
@@ -150,18 +151,32 @@ class Fitted:
     warnings: list[str]
 
 
-def fit_recording_warnings(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
-    """model.fit(X, y); the warnings it raised, one line each (the report lists them)."""
+@contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """The warnings raised inside, one line each (the report lists them): the list it
+    yields holds them once the block is done."""
+    lines: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", DeprecationWarning)  # library internals
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        model.fit(X, y)
-    return sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
+        yield lines
+    lines += sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
+
+
+def fit_note(spec: ModelSpec, grid: Mapping[str, Sequence[Any]], n_splits: int, n_train: int,
+             scoring: str) -> str:
+    """The line announcing the fit: the search's size, or the single fit of the defaults."""
+    if not grid:
+        return f"fitting {spec.name} with its defaults on {n_train} images (no --grid: no search)"
+    n_candidates = int(np.prod([len(v) for v in grid.values()]))
+    return (f"searching {n_candidates} candidate(s) x {n_splits} folds of {spec.name} "
+            f"on the training part ({scoring})")
 
 
 def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
                announce: Callable[[str], None], scratch: Path) -> Fitted:
+    from classify.fit_progress import fit_with_progress
     from classify.search import make_search
 
     with timed(timings, "load"):
@@ -182,20 +197,17 @@ def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, flo
         search = make_search(base, search_grid, scoring=config.scoring,
                              cv=protocol.folds(n_splits, config.seed), n_jobs=config.jobs,
                              progress=config.progress)
-        n_candidates = int(np.prod([len(v) for v in grid.values()]))
-        announce(f"searching {n_candidates} candidate(s) x {n_splits} folds of {spec.name} "
-                 f"on the training part ({config.scoring})")
         model: Any = search
     else:
+        n_splits = 0
         estimator = _estimator(spec, config.scale, config.seed, config.jobs)
-        announce(f"fitting {spec.name} with its defaults on {len(split.y_train)} images "
-                 "(no --grid: no search)")
         model = estimator
-    with timed(timings, "search" if grid else "fit"):
+    announce(fit_note(spec, grid, n_splits, len(split.y_train), config.scoring))
+    with timed(timings, "search" if grid else "fit"), recorded_warnings() as caught:
         try:
-            caught = fit_recording_warnings(model, split.X_train, split.y_train)
+            fit_with_progress(model, split.X_train, split.y_train, config.progress)
         except (ValueError, TypeError) as exc:
-            raise _grid_failure(spec, exc) from None
+            raise grid_failure(spec, exc) from None
     if search is not None:
         estimator = search.best_estimator_
     with timed(timings, "test"):

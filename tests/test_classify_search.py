@@ -19,7 +19,14 @@ from classify.search.rowspace import RowSpaceBasis, fold_span, gram
 MULTI = {"score": "accuracy", "neg_log_loss": "neg_log_loss"}
 
 
-def _problem(n: int, d: int, classes: int = 4, seed: int = 0, spread: float = 0.4
+class Terminal(io.StringIO):
+    """stderr as a terminal: tqdm shows its bars there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def problem(n: int, d: int, classes: int = 4, seed: int = 0, spread: float = 0.4
              ) -> tuple[np.ndarray, np.ndarray]:
     """Overlapping classes, so that the candidates score differently."""
     rng = np.random.default_rng(seed)
@@ -50,7 +57,7 @@ def _assert_same_results(ours: dict, plain: dict) -> None:
 def test_the_path_search_reports_what_grid_search_cv_reports(shape, spread, components) -> None:
     """Same folds, scores (accuracy and log-loss), means, stds and ranks, in GridSearchCV's
     schema, once every fit is converged; the refit is the direct fit on the features."""
-    X, y = _problem(*shape, seed=1, spread=spread)
+    X, y = problem(*shape, seed=1, spread=spread)
     Cs = [0.001, 0.01, 0.1, 1.0, 10.0]
     ours = LogisticPathSearch(_tight(), Cs, cv=_folds(), n_jobs=2)
     assert ours.fit(X, y) is ours
@@ -70,7 +77,7 @@ def test_the_path_search_reports_what_grid_search_cv_reports(shape, spread, comp
 
 
 def test_the_grid_search_reports_what_grid_search_cv_reports() -> None:
-    X, y = _problem(150, 8, seed=3, spread=0.6)
+    X, y = problem(150, 8, seed=3, spread=0.6)
     grid = {"n_neighbors": [1, 5, 15], "weights": ["uniform", "distance"]}
     ours = GridSearch(KNeighborsClassifier(), grid, cv=_folds(), n_jobs=2)
     assert ours.fit(X, y) is ours
@@ -82,7 +89,7 @@ def test_the_grid_search_reports_what_grid_search_cv_reports() -> None:
 
 
 def test_a_model_without_probabilities_is_chosen_by_its_score_alone() -> None:
-    X, y = _problem(150, 8, seed=3, spread=0.6)
+    X, y = problem(150, 8, seed=3, spread=0.6)
     search = GridSearch(LinearSVC(), {"C": [0.01, 1.0]}, cv=_folds(), scoring="f1_macro")
     search.fit(X, y)
     assert "mean_test_neg_log_loss" not in search.cv_results_ and search.tie_break_ is None
@@ -122,7 +129,7 @@ def test_the_path_search_applies_only_to_an_l2_logreg_over_c() -> None:
 
 
 def test_one_thread_per_fold_gives_the_sequential_answer() -> None:
-    X, y = _problem(240, 30, seed=1)
+    X, y = problem(240, 30, seed=1)
     X = X.astype(np.float32)
     estimator = models.get_model("logreg").build(42, 1)
     Cs = [10.0, 0.01, 1.0]  # any order in, candidates in that order
@@ -175,11 +182,7 @@ def test_gram_is_X_XT_whatever_the_block_size() -> None:
 
 
 def test_the_progress_bar_counts_candidates_times_folds_on_a_terminal(monkeypatch) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    X, y = _problem(90, 5, seed=2)
+    X, y = problem(90, 5, seed=2)
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr(results, "PROGRESS_DELAY_S", 0.0)
@@ -191,3 +194,64 @@ def test_the_progress_bar_counts_candidates_times_folds_on_a_terminal(monkeypatc
     monkeypatch.setattr(sys, "stderr", hidden)
     GridSearch(KNeighborsClassifier(), {"n_neighbors": [1, 3]}, cv=_folds(), n_jobs=1).fit(X, y)
     assert hidden.getvalue() == ""
+
+
+def test_a_default_xgb_run_shows_its_rounds_and_saves_no_callback(feature_file, outputs,
+                                                                   monkeypatch) -> None:
+    """`classify --model xgb` without --grid: a bar over the boosting rounds on a terminal;
+    the saved booster and metadata carry no callback, and the bundle still predicts."""
+    from classify.bundles import load_bundle
+    from classify.experiment import ExperimentConfig
+    from classify.experiment import run as run_experiment
+    from extract.store import read_features
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(results, "PROGRESS_DELAY_S", 0.0)
+    config = ExperimentConfig(features=(feature_file,), model="xgb", jobs=1, outputs=outputs)
+    result = run_experiment(config, announce=lambda note: None)
+    shown = terminal.getvalue()
+    assert "fit:   0%|" in shown and "0/100 [00:00<?" in shown and "round/s" in shown
+    assert result.estimator.get_params()["callbacks"] is None
+    saved = "".join(path.read_text() for path in result.files.model_dir.iterdir())
+    assert "callback" not in saved.lower() and "CountRounds" not in saved
+    features = read_features(feature_file)
+    model = load_bundle(result.files.model_dir).estimator
+    np.testing.assert_array_equal(model.predict(features.X), result.estimator.predict(features.X))
+
+
+def test_the_rounds_bar_changes_nothing_in_the_model_and_hides_off_a_terminal(monkeypatch):
+    from xgboost import XGBClassifier
+
+    from classify.fit_progress import fit_with_progress
+
+    X, y = problem(200, 6, seed=4)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no bar
+    counted = fit_with_progress(XGBClassifier(n_estimators=15, n_jobs=1), X, y, True)
+    assert sys.stderr.getvalue() == ""
+    plain = XGBClassifier(n_estimators=15, n_jobs=1).fit(X, y)
+    assert counted.get_booster().save_raw("json") == plain.get_booster().save_raw("json")
+
+
+def test_a_forest_grown_in_steps_is_the_forest_one_fit_grows(monkeypatch) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from classify.fit_progress import fit_with_progress
+
+    X, y = problem(200, 10, seed=5)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(results, "PROGRESS_DELAY_S", 0.0)
+    stepped = fit_with_progress(RandomForestClassifier(n_estimators=45, random_state=7,
+                                                       n_jobs=2), X, y, True)
+    assert "fit:   0%|" in terminal.getvalue() and "0/45 [00:00<?" in terminal.getvalue()
+    once = RandomForestClassifier(n_estimators=45, random_state=7, n_jobs=2).fit(X, y)
+    assert stepped.get_params() == once.get_params()  # warm_start off again, 45 trees
+    assert len(stepped.estimators_) == 45
+    for a, b in zip(stepped.estimators_, once.estimators_):
+        for name in ("feature", "threshold", "value", "children_left"):
+            np.testing.assert_array_equal(getattr(a.tree_, name), getattr(b.tree_, name))
+    # One thread adds the trees' votes in one order (two threads: any order, 1 ulp apart).
+    stepped.set_params(n_jobs=1)
+    once.set_params(n_jobs=1)
+    np.testing.assert_array_equal(stepped.predict_proba(X), once.predict_proba(X))

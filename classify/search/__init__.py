@@ -4,7 +4,8 @@
 `best_score_` and `best_estimator_` (refitted on all of X) are its results.
 `make_search` picks the C path search for an L2 logistic regression over C alone
 (classify.search.logreg), GridSearchCV's candidates x folds otherwise
-(classify.search.grid).
+(classify.search.grid). ClusterSearch (classify.search.cluster) is the same search on
+Dask arrays that live on a cluster's workers.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from classify.search import logreg
+from classify.search.cluster import ClusterSearch
 from classify.search.grid import GridSearch
 from classify.search.logreg import LogisticPathSearch
 from classify.search.results import SCORINGS
 
-__all__ = ["SCORINGS", "GridSearch", "LogisticPathSearch", "make_search"]
+__all__ = ["SCORINGS", "ClusterSearch", "GridSearch", "LogisticPathSearch", "make_search"]
 
 
 def make_search(

@@ -48,7 +48,8 @@ def with_jobs(estimator: Any, n_jobs: int | None) -> Any:
 class GridSearch(Search):
     """GridSearchCV(estimator, param_grid, scoring, cv, n_jobs): the same candidates,
     folds, scores and `cv_results_`; the choice is `results.choose` (near-ties go to the
-    best validation log-loss) and the refit uses `n_jobs` inside the estimator."""
+    best validation log-loss) and the refit uses `n_jobs` inside the estimator (with a bar
+    over its rounds or trees where classify.fit_progress has one)."""
 
     def __init__(
         self,
@@ -71,6 +72,8 @@ class GridSearch(Search):
         from joblib import Parallel, delayed
         from sklearn.metrics import check_scoring
         from sklearn.model_selection import ParameterGrid, check_cv
+
+        from classify.fit_progress import fit_with_progress
 
         y = np.asarray(y)
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
@@ -96,7 +99,7 @@ class GridSearch(Search):
         self._choose(candidates, tables, fit_times, score_times, folds)
         started = time.perf_counter()
         best = with_jobs(clone(self.estimator).set_params(**self.best_params_), self.n_jobs)
-        self.best_estimator_ = best.fit(X, y)
+        self.best_estimator_ = fit_with_progress(best, X, y, self.progress)
         self.refit_time_ = time.perf_counter() - started
         self.classes_ = self.best_estimator_.classes_
         return self

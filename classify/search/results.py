@@ -90,9 +90,10 @@ def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice
     )
 
 
-def progress_bar(total: int, enabled: bool, description: str) -> Any:
-    """A bar over the search's fits with an ETA; tqdm hides it when stderr is not a terminal."""
+def progress_bar(total: int, enabled: bool, description: str, unit: str = "fit") -> Any:
+    """A bar over the search's fits (or a fit's `unit`s) with an ETA, shown once it has
+    run PROGRESS_DELAY_S; tqdm hides it when stderr is not a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit="fit", dynamic_ncols=True,
+    return tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True,
                 disable=None if enabled else True, delay=PROGRESS_DELAY_S, leave=False)
