@@ -10,9 +10,7 @@ import difflib
 import functools
 import hashlib
 import importlib
-import random
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,29 +166,51 @@ def preprocessing_name(name: str) -> str:
     return get_spec(name).preprocess.replace(":", ".")
 
 
-@contextmanager
-def _seeded(random_weights: bool) -> Iterator[None]:
-    """Seed the initializers, so `--weights random` gives the same model in every process.
+# The weight each seeded initializer of a Keras layer fills (by its variable name).
+INITIALIZED_WEIGHTS = {
+    "kernel_initializer": "kernel",
+    "depthwise_initializer": "kernel",
+    "pointwise_initializer": "pointwise_kernel",
+    "bias_initializer": "bias",
+    "gamma_initializer": "gamma",
+    "beta_initializer": "beta",
+}
 
-    Keras draws one seed per initializer from Python's global `random`, which other
-    threads share (a Dask worker's event loop draws from it too): the draws then
-    interleave and the weights differ from worker to worker. Keras is given a private
-    generator, seeded as `keras.utils.set_random_seed` seeds the global one, for the
-    time of the build; the weights are those of a single-threaded seeded build.
+
+def _layers(layer: Any) -> Iterator[Any]:
+    """`layer` and every layer inside it (nested models included)."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _layers(inner)
+
+
+def _draw_seeded_weights(model: Any) -> None:
+    """Redraw every randomly initialised weight from its own initializer, given the seed
+    RANDOM_SEED plus the weight's position, so `--weights random` is the same model in
+    every process.
+
+    Keras draws one seed per initializer from Python's global `random` while it builds,
+    which other threads share (a Dask worker's event loop draws from it too): the draws
+    interleave and the weights differ from worker to worker. An initializer with an
+    integer seed draws the same values everywhere; those without one (zeros, ones) are
+    the same everywhere already.
     """
-    if not random_weights:
-        yield
-        return
     import keras
-    from keras.src.random import seed_generator
 
-    keras.utils.set_random_seed(RANDOM_SEED)
-    shared = seed_generator.python_random
-    seed_generator.python_random = random.Random(RANDOM_SEED)
-    try:
-        yield
-    finally:
-        seed_generator.python_random = shared
+    position = 0
+    for layer in _layers(model):
+        for key, config in layer.get_config().items():
+            if not (isinstance(config, dict) and "seed" in config.get("config", {})):
+                continue
+            name = INITIALIZED_WEIGHTS.get(key)
+            weight = next((w for w in layer.weights if w.name == name), None)
+            if weight is None:
+                raise BackboneError(f"{model.name}: cannot seed {layer.name}'s {key} (no weight "
+                                    f"{name!r}); --weights random is not supported for it")
+            initializer = keras.initializers.get(
+                {**config, "config": {**config["config"], "seed": RANDOM_SEED + position}})
+            weight.assign(initializer(weight.shape, dtype=weight.dtype))
+            position += 1
 
 
 def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
@@ -203,12 +223,11 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     constructor = _load(spec.constructor)
     shape = (input_size, input_size, 3)
     try:
-        with _seeded(weights == "random"):
-            base = constructor(
-                include_top=False,
-                weights="imagenet" if weights == "imagenet" else None,
-                input_shape=shape,
-            )
+        base = constructor(
+            include_top=False,
+            weights="imagenet" if weights == "imagenet" else None,
+            input_shape=shape,
+        )
     except Exception as exc:  # Keras raises plain Exception when its download fails
         detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         if weights == "imagenet" and ("fetch failure" in detail or "hash" in detail):
@@ -221,7 +240,9 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
         if isinstance(exc, ValueError):
             raise BackboneError(f"{name} at input size {input_size}: {detail}") from None
         raise
-    if weights not in ("imagenet", "random"):
+    if weights == "random":
+        _draw_seeded_weights(base)
+    elif weights != "imagenet":
         try:
             base.load_weights(weights)
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a wrong file

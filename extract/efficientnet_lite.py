@@ -33,7 +33,6 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras.src.backend import config as keras_config
 
 from extract.backbones import BackboneError
 from extract.torch_legacy import load_state_dict
@@ -234,9 +233,9 @@ def load_imagenet_state_dict(
 
 
 def cache_dir() -> Path:
-    """Keras' own weights cache (KERAS_HOME/models), or, like Keras, /tmp/.keras/models
-    when that cannot be written."""
-    models = Path(os.path.expanduser(keras_config.keras_home())) / "models"
+    """Keras' own weights cache (KERAS_HOME/models, ~/.keras/models by default), or, like
+    Keras, /tmp/.keras/models when that cannot be written."""
+    models = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
     with contextlib.suppress(OSError):
         models.mkdir(parents=True, exist_ok=True)
     if not os.access(models, os.W_OK):

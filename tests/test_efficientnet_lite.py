@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from keras.src.backend import config as keras_config
 
 from extract import backbones, torch_legacy
 from extract import efficientnet_lite as lite
@@ -19,10 +18,11 @@ DAISY = 985  # ImageNet class "daisy"
 
 @pytest.fixture(scope="module", autouse=True)
 def keras_home(tmp_path_factory):
-    """Keep converted weights out of ~/.keras; converted once for the whole module."""
+    """Keep converted weights out of ~/.keras (KERAS_HOME, which our cache reads each
+    time); converted once for the whole module."""
     with pytest.MonkeyPatch.context() as mp:
         home = tmp_path_factory.mktemp("keras_home")
-        mp.setattr(keras_config, "_KERAS_DIR", str(home))
+        mp.setenv("KERAS_HOME", str(home))
         yield home
 
 
@@ -205,7 +205,7 @@ def test_registry_builds_1280_imagenet_features(name):
 
 
 def test_conversion_is_cached_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     first = lite.EfficientNetLite0(include_top=False, weights="imagenet", input_shape=(64, 64, 3))
     cached = tmp_path / "models" / "efficientnet_lite0_imagenet_notop.weights.h5"
     assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]  # no temp left
@@ -222,7 +222,7 @@ def test_conversion_is_cached_once(tmp_path, monkeypatch):
 
 
 def test_a_modified_pth_writes_no_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
     bad = tmp_path / "bad.pth"
     variant = lite.VARIANTS["efficientnet_lite1"]
     data = bytearray(lite.pth_path(variant).read_bytes())

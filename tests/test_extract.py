@@ -320,3 +320,31 @@ def test_dropping_a_mapper_frees_its_model():
     del mapper
     gc.collect()
     assert model() is None
+
+
+@pytest.mark.parametrize("name", ["vgg16", "efficientnet_lite0"])
+def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(name):
+    """A Dask worker's event loop draws from Python's `random` while the model builds."""
+    import random
+    import threading
+
+    first = backbones.build(name, weights="random", pooling="avg", input_size=32)
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            random.random()
+
+    other = threading.Thread(target=draw)
+    other.start()
+    try:
+        random.seed(99)
+        second = backbones.build(name, weights="random", pooling="avg", input_size=32)
+    finally:
+        stop.set()
+        other.join()
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    kernels = [w for w in first.get_weights() if w.ndim == 4]
+    assert all(kernel.std() > 0 for kernel in kernels)
+    assert not np.array_equal(kernels[0][..., 0], kernels[0][..., 1])  # drawn, not copied
