@@ -28,7 +28,8 @@ SHOW_ALL_VARIABLE = "OFFTHESHELF_NATIVE_LOGS"
 NOISE_PATTERNS = (
     r"WARNING: All log messages before absl::InitializeLog\(\) is called",
     r"I\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] ",  # info lines written while TF loads
-    r"W\d{4} [\d:.]+\s+\d+ jpeg_mem\.cc:\d+\] ",  # "Premature end of JPEG data"
+    # "Premature end of JPEG data": a warning, or an error when little of the file is left
+    r"[WE]\d{4} [\d:.]+\s+\d+ jpeg_mem\.cc:\d+\] ",
     r"To enable the following instructions: .* rebuild TensorFlow",
     # libjpeg's own messages (jerror.h); our "skipped (unreadable)" line names the file
     r"Premature end of JPEG",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from imagefolders import make_folder
+from PIL import Image
 
 BIN = Path(sys.executable).parent
 NATIVE_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::|cuInit|JPEG|oneDNN|rebuild TensorFlow", re.MULTILINE)
@@ -24,6 +27,11 @@ def _corrupt_folder(tmp_path: Path) -> Path:
     root = make_folder(tmp_path / "photos", classes=2, per_class=4)
     whole = (root / "class_0" / "img_000.jpg").read_bytes()
     (root / "class_0" / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    # A photo cut after its first few kilobytes: TensorFlow logs that one as an error.
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    photo = io.BytesIO()
+    Image.fromarray(noise).save(photo, format="JPEG", quality=95)
+    (root / "class_1" / "cut_early.jpg").write_bytes(photo.getvalue()[:3000])
     return root
 
 
@@ -34,6 +42,7 @@ def test_extract_and_predict_print_only_our_own_lines(tmp_path: Path) -> None:
     assert extracted.returncode == 0, extracted.stderr
     assert not NATIVE_LOG_LINE.search(extracted.stderr), extracted.stderr
     assert extracted.stderr.count("truncated.jpg") == 1
+    assert extracted.stderr.count("cut_early.jpg") == 1
     assert f"skipped (unreadable): {root / 'class_0' / 'truncated.jpg'}" in extracted.stderr
 
     trained = _run(BIN / "classify", "--model", "knn", cwd=tmp_path)
@@ -43,6 +52,7 @@ def test_extract_and_predict_print_only_our_own_lines(tmp_path: Path) -> None:
     assert predicted.returncode == 0, predicted.stderr
     assert not NATIVE_LOG_LINE.search(predicted.stderr), predicted.stderr
     assert predicted.stderr.count("truncated.jpg") == 1
+    assert predicted.stderr.count("cut_early.jpg") == 1
 
 
 def test_unknown_native_lines_and_crashes_still_show(tmp_path: Path) -> None:
