@@ -166,14 +166,15 @@ def preprocessing_name(name: str) -> str:
     return get_spec(name).preprocess.replace(":", ".")
 
 
-# The weight each seeded initializer of a Keras layer fills (by its variable name).
+# The weight each seeded initializer of a Keras layer fills, by the variable's name (the
+# first that the layer has: DepthwiseConv2D calls its depthwise kernel "kernel").
 INITIALIZED_WEIGHTS = {
-    "kernel_initializer": "kernel",
-    "depthwise_initializer": "kernel",
-    "pointwise_initializer": "pointwise_kernel",
-    "bias_initializer": "bias",
-    "gamma_initializer": "gamma",
-    "beta_initializer": "beta",
+    "kernel_initializer": ("kernel",),
+    "depthwise_initializer": ("depthwise_kernel", "kernel"),
+    "pointwise_initializer": ("pointwise_kernel",),
+    "bias_initializer": ("bias",),
+    "gamma_initializer": ("gamma",),
+    "beta_initializer": ("beta",),
 }
 
 
@@ -202,11 +203,12 @@ def _draw_seeded_weights(model: Any) -> None:
         for key, config in layer.get_config().items():
             if not (isinstance(config, dict) and "seed" in config.get("config", {})):
                 continue
-            name = INITIALIZED_WEIGHTS.get(key)
-            weight = next((w for w in layer.weights if w.name == name), None)
+            by_name = {w.name: w for w in layer.weights}
+            weight = next((by_name[name] for name in INITIALIZED_WEIGHTS.get(key, ())
+                           if name in by_name), None)
             if weight is None:
                 raise BackboneError(f"{model.name}: cannot seed {layer.name}'s {key} (no weight "
-                                    f"{name!r}); --weights random is not supported for it")
+                                    "it fills); --weights random is not supported for it")
             initializer = keras.initializers.get(
                 {**config, "config": {**config["config"], "seed": RANDOM_SEED + position}})
             weight.assign(initializer(weight.shape, dtype=weight.dtype))

@@ -322,13 +322,14 @@ def test_dropping_a_mapper_frees_its_model():
     assert model() is None
 
 
-@pytest.mark.parametrize("name", ["vgg16", "efficientnet_lite0"])
-def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(name):
+@pytest.mark.parametrize("name, size", [("vgg16", 32), ("efficientnet_lite0", 32),
+                                        ("xception", 71)])
+def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(name, size):
     """A Dask worker's event loop draws from Python's `random` while the model builds."""
     import random
     import threading
 
-    first = backbones.build(name, weights="random", pooling="avg", input_size=32)
+    first = backbones.build(name, weights="random", pooling="avg", input_size=size)
     stop = threading.Event()
 
     def draw() -> None:
@@ -339,7 +340,7 @@ def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(nam
     other.start()
     try:
         random.seed(99)
-        second = backbones.build(name, weights="random", pooling="avg", input_size=32)
+        second = backbones.build(name, weights="random", pooling="avg", input_size=size)
     finally:
         stop.set()
         other.join()
