@@ -75,9 +75,15 @@ def collect_images(paths: tuple[Path, ...]) -> list[Path]:
 
 def check_weights(extractor: dict[str, Any], weights: str | None) -> str:
     """The weights to rebuild the extractor with; refuse any that differ from training's."""
-    from extract.backbones import weights_identity
+    from extract.backbones import random_init, weights_identity
 
     trained = str(extractor["weights"])
+    if trained == "random" and extractor.get("random_init") != random_init("random"):
+        raise PredictError(
+            "the model was trained on --weights random features of an older offtheshelf, "
+            "whose random network this version draws differently; extract and classify "
+            "again to predict with it"
+        )
     if weights is None:
         if trained.startswith("sha256:"):
             raise PredictError(

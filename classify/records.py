@@ -21,6 +21,7 @@ EXTRACTOR_KEYS = (
     "dtype",
     "engine",
     "precision",
+    "random_init",
     "format_version",
 )
 

@@ -89,6 +89,10 @@ DEFAULT_BACKBONE = "vgg16"
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 RANDOM_SEED = 1234
+# How `--weights random` draws its network (_draw_seeded_weights). Recorded in the files
+# (the `random_init` attribute, part of the cache identity), since a file or a model
+# bundle made by another scheme holds features of another random network.
+RANDOM_INIT = f"keras initializers, seed {RANDOM_SEED} + position"
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -125,6 +129,11 @@ def describe_backbones() -> str:
         "\n\nfeatures: per image at the default input size and pooling; avg/max: with "
         "--pooling avg or max at any size.\n--weights random needs no download for any backbone."
     )
+
+
+def random_init(weights: str) -> str | None:
+    """How the random network of `--weights random` is drawn; None for other weights."""
+    return RANDOM_INIT if weights == "random" else None
 
 
 def weights_identity(weights: str) -> str:

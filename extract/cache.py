@@ -20,14 +20,17 @@ from extract import store
 
 # The attributes that make up a file's identity, in the order a difference is named.
 IDENTITY_KEYS = ("dataset_root", "backbone", "weights", "preprocessing", "pooling",
-                 "input_size", "dtype", "engine", "precision")
+                 "input_size", "dtype", "engine", "precision", "random_init")
 # What a file written before engines existed computed its rows with.
 LEGACY_DEFAULTS = {"engine": "tensorflow", "precision": "float32"}
 
 
 def digest(identity: dict[str, Any]) -> str:
     """A stable hex digest of an identity (its keys in any order)."""
-    text = json.dumps({key: identity[key] for key in IDENTITY_KEYS}, sort_keys=True)
+    # A setting that does not apply (None) is left out, so files made before it existed
+    # keep their names.
+    text = json.dumps({key: identity[key] for key in IDENTITY_KEYS
+                       if identity.get(key) is not None}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -130,17 +130,19 @@ class OpenVINOMapper:
 def converted_model_dir(settings: Settings) -> Path:
     """Where the OpenVINO model for `settings` lives: named by everything that shapes it.
 
-    Backbone, weights identity, pooling and input size decide the graph and its
-    constants; the TensorFlow, Keras and OpenVINO versions decide how it is traced and
+    Backbone, weights identity (and how random weights are drawn), pooling and input
+    size decide the graph and its constants; the TensorFlow, Keras and OpenVINO versions decide how it is traced and
     converted. Precision is applied when compiling, so f32 and bf16 share one model.
     """
     import keras
     import openvino as ov
     import tensorflow as tf
 
+    random_init = backbones.random_init(settings.weights)
     identity = "\n".join([settings.backbone, backbones.weights_identity(settings.weights),
                           settings.pooling, str(settings.input_size), tf.__version__,
-                          keras.__version__, ov.get_version()])
+                          keras.__version__, ov.get_version(),
+                          *([random_init] if random_init else [])])
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     name = f"{settings.backbone}-{settings.pooling}-{settings.input_size}-{digest}"
     return cache_root() / "openvino" / name

@@ -77,6 +77,7 @@ def identity(settings: Settings, the_plan: Plan) -> dict[str, Any]:
         "dtype": settings.dtype,
         "engine": settings.engine,
         "precision": settings.precision,
+        "random_init": backbones.random_init(settings.weights),
     }
 
 
@@ -209,7 +210,8 @@ def run(
         startup, working = _compute(pending, settings, options, distributor, progress, log)
         # The identity is the settings' own: a part's attributes add only the device,
         # the feature size and the versions that computed it.
-        attrs = {**_mapper_attrs(planned, part_paths, output), **wanted,
+        attrs = {**_mapper_attrs(planned, part_paths, output),
+                 **{key: value for key, value in wanted.items() if value is not None},
                  "dataset": dataset_name, "dataset_fingerprint": the_plan.fingerprint,
                  "n_images": len(the_plan), "row_order": ROW_ORDER,
                  "identity": cache.digest(wanted),

@@ -137,6 +137,20 @@ def test_other_preprocessing_than_training_is_refused(trained, tmp_path):
     assert "this install uses keras.applications.vgg16.preprocess_input" in result.output
 
 
+def test_a_model_of_random_weights_drawn_by_an_older_scheme_is_refused(trained, tmp_path):
+    root, model, _ = trained
+    assert json.loads((model / "bundle.json").read_text())["extractors"][0]["random_init"]
+
+    def change(metadata):
+        del metadata["extractors"][0]["random_init"]  # as bundles made before it existed
+
+    altered = _copy_with_metadata(model, tmp_path / "older", change)
+    result = _predict("--model", altered, root)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("Error: the model was trained on --weights random features of an older "
+            "offtheshelf") in result.output
+
+
 def test_features_are_rounded_to_the_dtype_the_model_was_trained_on(trained):
     """A model trained on a --dtype float16 file sees float16-rounded features."""
 

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from extract import cache, parts, store
+from extract import backbones, cache, parts, store
 from extract.consolidate import FeatureFileWriter
 
 
@@ -98,6 +98,20 @@ def test_file_names_carry_a_digest_of_the_identity(tmp_path):
     other = cache.file_name("../B/train", "vgg16", "avg", {**identity, "dataset_root": "B"})
     assert other != name
     assert cache.differences({**identity, "input_size": 64}, identity) == ["input_size 64 vs x"]
+
+
+def test_how_random_weights_are_drawn_names_their_files_and_no_other(tmp_path):
+    """Files of imagenet weights keep the names they had before random_init existed;
+    files of random weights get new ones (an older scheme drew another network)."""
+    before = {key: "x" for key in cache.IDENTITY_KEYS if key != "random_init"}
+    imagenet = {**before, "weights": "imagenet", "random_init": backbones.random_init("imagenet")}
+    assert imagenet["random_init"] is None
+    assert cache.digest(imagenet) == cache.digest({**imagenet, "random_init": None})
+    old_random = {**before, "weights": "random", "random_init": None}
+    random = {**old_random, "random_init": backbones.random_init("random")}
+    assert cache.digest(random) != cache.digest(old_random)
+    assert cache.differences(cache.identity_of({**old_random}), random) == [
+        f"random_init None vs {backbones.RANDOM_INIT}"]
 
 
 def test_a_part_with_no_readable_image_is_whole(tmp_path):
