@@ -14,7 +14,7 @@ from sklearn.svm import LinearSVC
 
 from classify import models
 from classify.search import GridSearch, LogisticPathSearch, logreg, make_search, results
-from classify.search.rowspace import RowSpaceBasis, fold_span, gram
+from classify.search.rowspace import RowSpaceBasis, fold_span, gram, in_part
 
 MULTI = {"score": "accuracy", "neg_log_loss": "neg_log_loss"}
 
@@ -167,7 +167,8 @@ def test_a_fold_span_is_the_basis_of_the_fold_rows_and_maps_weights_into_the_par
     np.testing.assert_allclose(span.test @ span.train.T, X[test] @ X[train].T, atol=1e-9)
     part = RowSpaceBasis().fit_transform(X)
     coef = rng.standard_normal((3, 44))  # a linear model's weights in the fold's span
-    moved = span.in_part(coef, part, train)
+    (dual,) = span.duals([coef])
+    moved = in_part(dual, part, train[span.pivots])
     assert moved.shape == (3, 59)  # the part has one dependent row too
     # The same linear function of every row, fold or not: the weights did not change.
     np.testing.assert_allclose(part[train] @ moved.T, span.train @ coef.T, atol=1e-8)

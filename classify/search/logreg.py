@@ -30,7 +30,7 @@ from sklearn.base import clone
 
 from classify.search.base import Search
 from classify.search.results import LOG_LOSS, SCORE, progress_bar
-from classify.search.rowspace import FoldSpan, RowSpaceBasis, fold_span, gram
+from classify.search.rowspace import FoldSpan, RowSpaceBasis, fold_span, gram, in_part
 
 T = TypeVar("T")
 F = TypeVar("F")
@@ -84,7 +84,9 @@ class FoldPath:
     fit_seconds: dict[float, float]
     score_seconds: dict[float, float]
     solutions: dict[float, tuple[np.ndarray, np.ndarray]]  # C -> (coef, intercept)
-    span: FoldSpan | None  # the coordinates the solutions are in (None: the features)
+    # In the fold's own span: each solution's coef as weights on the spanning rows
+    # (FoldSpan.duals) and those rows' positions in the training part; None: the features.
+    span_rows: np.ndarray | None
 
 
 class LogisticPathSearch(Search):
@@ -124,7 +126,7 @@ class LogisticPathSearch(Search):
         train, test = fold
         X_train, X_test, span = fold_rows(train, test)
         y_train, y_test = y[train], y[test]
-        path = FoldPath({}, {}, {}, {}, span)
+        path = FoldPath({}, {}, {}, {}, None if span is None else train[span.pivots])
         model = clone(self.estimator).set_params(warm_start=True)
         for C in sorted(set(self.Cs)):
             started = time.perf_counter()
@@ -139,6 +141,10 @@ class LogisticPathSearch(Search):
             path.score_seconds[C] = time.perf_counter() - fitted
             path.solutions[C] = (model.coef_.copy(), model.intercept_.copy())
             bar.update(1)
+        if span is not None:  # kept as weights on the spanning rows; the coordinates go
+            duals = span.duals([coef for coef, _ in path.solutions.values()])
+            path.solutions = {C: (dual, intercept) for (C, (_, intercept)), dual
+                              in zip(path.solutions.items(), duals)}
         return path
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticPathSearch:
@@ -187,8 +193,7 @@ class LogisticPathSearch(Search):
         if basis is not None:  # each fold's weights, from its span into the whole part's
             Z = basis.fit_transform(X, gram_matrix=K)
             del K
-            coefs = tuple(path.span.in_part(coef, Z, train)
-                          for path, coef, (train, _) in zip(paths, coefs, folds))
+            coefs = tuple(in_part(dual, Z, path.span_rows) for path, dual in zip(paths, coefs))
         else:
             Z = X
         del paths

@@ -1,16 +1,19 @@
-"""An orthonormal basis of the span of the training rows, as a scikit-learn transformer.
+"""Orthonormal bases of the span of training rows: the whole training part's, as a
+scikit-learn transformer (RowSpaceBasis), and each fold's (fold_span).
 
 With an L2 penalty a linear model's optimal weights lie in the span of its training
-rows (representer theorem; the intercept is not penalised). Fitted on the whole
-training part, this basis contains the span of every fold's training rows too, so a
-fold fitted on the projected rows Z = X Q reaches the same objective, predictions and
-scores as on X (w = Q v, X w = Z v, |w| = |v|), and nothing leaks from validation rows:
-they are only mapped in. With fewer rows than features the fits run n_train wide.
+rows (representer theorem; the intercept is not penalised). A fold fitted on its rows'
+coordinates Z = X Q in a basis Q of their span reaches the same objective, predictions
+and scores as on X (w = Q v, X w = Z v, |w| = |v|), and nothing leaks from validation
+rows: they are only mapped in. With fewer rows than features the fits run as wide as
+the rows are many. The whole part's basis contains every fold's span, so a fold's
+solution maps into it (FoldSpan.duals, in_part) to start the refit.
 
 Q is never formed: from the Gram matrix K = X X^T a pivoted Cholesky factorisation
 (LAPACK ?pstrf) gives r pivot rows B that span the rows and the factor L11 with
-Q^T = L11^{-1} X[B]. Rows whose squared distance to the span of the earlier pivots is
-below n * eps * max |x|^2 (eps of the input's precision) count as dependent.
+Q^T = L11^{-1} X[B]; a fold's factorisation is that of K's sub-matrix of its rows. Rows
+whose squared distance to the span of the earlier pivots is below n * eps * max |x|^2
+(eps of the input's precision) count as dependent.
 """
 
 from __future__ import annotations
@@ -141,20 +144,28 @@ class FoldSpan:
     test: np.ndarray
     pivots: np.ndarray
 
-    def in_part(self, coef: np.ndarray, part: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
-        """A linear model's weights in these coordinates (classes x r_fold) in the whole
-        part's (`part`: its rows' coordinates, `train_rows`: the fold's rows in it)."""
-        factor = np.asarray(self.train[self.pivots], dtype=np.float64)
-        dual = solve_triangular(factor, np.asarray(coef, dtype=np.float64).T, lower=True,
-                                trans="T")  # the weights as a sum of the spanning rows
-        return (np.asarray(part[train_rows[self.pivots]], dtype=np.float64).T @ dual).T
+    def duals(self, coefs: list[np.ndarray]) -> list[np.ndarray]:
+        """Linear models' weights in these coordinates (classes x r_fold each) as weights
+        on the spanning rows (r_fold x classes): w = sum over those rows of dual[i] x_i.
+        Small, so a fold keeps these instead of its coordinates."""
+        factor = np.asarray(self.train[self.pivots], dtype=np.float64)  # lower triangular
+        return [solve_triangular(factor, np.asarray(coef, dtype=np.float64).T, lower=True,
+                                 trans="T") for coef in coefs]
+
+
+def in_part(dual: np.ndarray, part: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Weights given on training rows (`FoldSpan.duals`; `rows`: their positions in the
+    training part) in the whole part's coordinates (`part`: its rows' coordinates):
+    classes x r. Since w = X[rows]^T dual, Q^T w = (X[rows] Q)^T dual = part[rows]^T dual."""
+    return (np.asarray(part[rows], dtype=np.float64).T @ dual).T
 
 
 def fold_span(K: np.ndarray, train: np.ndarray, test: np.ndarray, dtype: np.dtype) -> FoldSpan:
     """The fold (`train`, `test`: positions in the training part) in the basis of its
     training rows' span, from K, the training part's Gram matrix (left unchanged)."""
     c, piv, rank = _pivoted_cholesky(K[np.ix_(train, train)], dtype)
-    # Each fold of a search does this at the same time: what it holds at once stays small.
+    # The folds of a search do this at once, each holding its copy of K's sub-matrix
+    # (n_fold^2 float64): the products are solved in place, not copied again.
     products = K[np.ix_(train[piv[:rank]], test)]
     mapped = solve_triangular(c[:rank, :rank], products, lower=True, overwrite_b=True,
                               check_finite=False).T.astype(dtype)
