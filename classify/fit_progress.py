@@ -4,7 +4,8 @@ xgb counts its boosting rounds through XGBoost's callback API (a TrainingCallbac
 set for this fit only, so the fitted model and the bundle saved from it carry no
 callback. rf grows its forest in warm_start steps: with an integer random_state,
 scikit-learn seeds each added tree as a single fit would, so the forest is the same
-tree for tree. Other models fit without a bar. The bar shows as the searches' do:
+tree for tree (behind --scale, in a pipeline, it fits at once). Other models fit
+without a bar. The bar shows as the searches' do:
 after PROGRESS_DELAY_S, on a terminal only (classify.search.results.progress_bar).
 """
 
@@ -22,8 +23,15 @@ from classify.search.results import progress_bar
 FOREST_STEPS = 10
 
 
-def _is_xgboost(estimator: Any) -> bool:
-    return type(estimator).__module__.startswith("xgboost")
+def _counts_rounds(estimator: Any) -> bool:
+    """An XGBoost model that takes callbacks (its random forests do not) and has none."""
+    if not type(estimator).__module__.startswith("xgboost"):
+        return False
+    from xgboost import XGBModel, XGBRFClassifier, XGBRFRegressor
+
+    return (isinstance(estimator, XGBModel)
+            and not isinstance(estimator, (XGBRFClassifier, XGBRFRegressor))
+            and estimator.get_params()["callbacks"] is None)
 
 
 def fit_with_progress(estimator: Any, X: np.ndarray, y: np.ndarray, enabled: bool) -> Any:
@@ -32,7 +40,7 @@ def fit_with_progress(estimator: Any, X: np.ndarray, y: np.ndarray, enabled: boo
     from sklearn.pipeline import Pipeline
 
     final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    if _is_xgboost(final) and final.get_params()["callbacks"] is None:
+    if _counts_rounds(final):
         return _fit_counting_rounds(estimator, final, X, y, enabled)
     if isinstance(estimator, RandomForestClassifier) and _grows_the_same(estimator):
         return _grow_in_steps(estimator, X, y, enabled)
@@ -41,11 +49,14 @@ def fit_with_progress(estimator: Any, X: np.ndarray, y: np.ndarray, enabled: boo
 
 def _grows_the_same(forest: Any) -> bool:
     """True when growing `forest` in steps gives the forest one fit would: an integer
-    seed (else the trees' seeds differ), no oob score (computed again at every step)."""
+    seed (else the trees' seeds differ), no oob score (computed again at every step), no
+    class_weight preset (scikit-learn warns at every step that it is computed per step),
+    and not fitted already (warm_start would keep its trees)."""
     params = forest.get_params()
     return (isinstance(params["random_state"], int) and isinstance(params["n_estimators"], int)
             and params["n_estimators"] > 0 and not params["warm_start"]
-            and not params["oob_score"])
+            and not params["oob_score"] and not isinstance(params["class_weight"], str)
+            and not hasattr(forest, "estimators_"))
 
 
 def _fit_counting_rounds(estimator: Any, booster: Any, X: np.ndarray, y: np.ndarray,

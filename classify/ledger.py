@@ -98,7 +98,10 @@ class HistoryFilter:
             ("pooling", self.pooling)) if value is not None)
 
     def keeps(self, row: Mapping[str, str]) -> bool:
-        wanted = {"model": self.model, "dataset": self.dataset, "backbone": self.backbone,
+        # A dataset given as a folder (--dataset data/flowers17/) is named by its last part,
+        # as extract names the files.
+        dataset = None if self.dataset is None else Path(self.dataset.rstrip("/")).name
+        wanted = {"model": self.model, "dataset": dataset, "backbone": self.backbone,
                   "pooling": self.pooling}
         return all(value is None or value in _values(row, column)
                    for column, value in wanted.items())
@@ -136,7 +139,7 @@ def _cell(column: str, row: Mapping[str, str]) -> str:
     if column == "extractor":
         return extractor_name(row)
     value = row.get(column) or ""
-    if column in ("accuracy", "macro_f1"):
+    if column == "accuracy":
         try:
             return f"{float(value):.4f}"
         except ValueError:
@@ -161,7 +164,7 @@ def _fit(text: str, width: int) -> str:
 
 def format_table(rows: Sequence[Mapping[str, str]]) -> str:
     """One line per run (numbered, columns capped to fit 100 characters), then the path
-    of its report on the next."""
+    of its report, indented, on the next."""
     cells = [[_fit(_cell(c, row), cap) for c, cap in HISTORY_COLUMNS.items()] for row in rows]
     number = len(str(len(rows)))
     widths = [max([len(c)] + [len(line[i]) for line in cells])
@@ -175,5 +178,5 @@ def format_table(rows: Sequence[Mapping[str, str]]) -> str:
         report = row.get("report") or ""
         if report:
             page = Path(report) / "index.html"
-            lines.append(" " * number + f"  report: {page if page.is_file() else report}")
+            lines.append(" " * number + f"  {page if page.is_file() else report}")
     return "\n".join(lines)

@@ -235,7 +235,7 @@ def load_imagenet_state_dict(
 def cache_dir() -> Path:
     """Keras' own weights cache (KERAS_HOME/models, ~/.keras/models by default), or, like
     Keras, /tmp/.keras/models when that cannot be written."""
-    models = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+    models = Path(os.path.expanduser(os.environ.get("KERAS_HOME") or "~/.keras")) / "models"
     with contextlib.suppress(OSError):
         models.mkdir(parents=True, exist_ok=True)
     if not os.access(models, os.W_OK):

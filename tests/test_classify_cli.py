@@ -317,8 +317,7 @@ def test_history_lists_runs_best_first(feature_file: Path, outputs: Path) -> Non
     assert second.split()[:6] == ["2", second.split()[1], "logreg", "C=1", "hard", "vgg16"]
     assert float(first.split()[1]) > float(second.split()[1])
     pages = sorted((outputs / "reports").glob("*/index.html"))
-    assert {first_report.split("report: ")[1], second_report.split("report: ")[1]} == {
-        str(page) for page in pages}
+    assert {first_report.strip(), second_report.strip()} == {str(page) for page in pages}
     table = [line for line in result.output.splitlines() if str(outputs) not in line]
     assert all(len(line) <= 100 for line in table), result.output
 
@@ -335,7 +334,7 @@ def test_history_rows_fit_100_columns_even_with_long_values() -> None:
     assert all(len(line) <= 100 for line in lines), "\n".join(lines)
     assert lines[2].split()[:5] == ["1", "0.9123", "logreg+scale", "C=0.001,", "max_…"]
     assert "caltech101_…" in lines[2] and "efficientnet_lite2 av…" in lines[2]
-    assert lines[3].strip() == "report: outputs/reports/run"
+    assert lines[3] == "    outputs/reports/run"
 
 
 def test_history_filters_by_model_and_dataset_and_names_what_it_ignores(
@@ -349,9 +348,9 @@ def test_history_filters_by_model_and_dataset_and_names_what_it_ignores(
     assert knn.exit_code == 0, knn.output
     assert f"1 of 2 runs in {outputs / 'results.csv'} matching --model knn" in knn.output
     assert " knn " in knn.output and " logreg " not in knn.output
-    hard_runs = run(outputs, "--history", "--dataset", "hard", "--grid", "C", "--cv", "4")
+    hard_runs = run(outputs, "--history", "--dataset", "data/hard/", "--grid", "C", "--cv", "4")
     assert "note: --grid, --cv are ignored with --history" in hard_runs.output
-    assert "matching --dataset hard" in hard_runs.output and " logreg " in hard_runs.output
+    assert "matching --dataset data/hard/" in hard_runs.output and " logreg " in hard_runs.output
     none = run(outputs, "--history", "--backbone", "resnet50")
     assert none.exit_code == 0
     assert "none of the 2 recorded runs matches --backbone resnet50" in none.output

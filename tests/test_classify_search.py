@@ -256,3 +256,23 @@ def test_a_forest_grown_in_steps_is_the_forest_one_fit_grows(monkeypatch) -> Non
     stepped.set_params(n_jobs=1)
     once.set_params(n_jobs=1)
     np.testing.assert_array_equal(stepped.predict_proba(X), once.predict_proba(X))
+
+
+def test_models_the_bars_cannot_follow_fit_once_without_a_warning() -> None:
+    import warnings
+
+    from sklearn.ensemble import RandomForestClassifier
+    from xgboost import XGBRFClassifier
+
+    from classify.fit_progress import fit_with_progress
+
+    X, y = problem(120, 6, seed=6)
+    rf = fit_with_progress(XGBRFClassifier(n_estimators=5, n_jobs=1), X, y, True)
+    assert rf.get_params()["callbacks"] is None and rf.predict(X).shape == (120,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a preset class_weight in steps warns at each one
+        balanced = fit_with_progress(RandomForestClassifier(
+            n_estimators=6, random_state=0, class_weight="balanced"), X, y, True)
+    assert len(balanced.estimators_) == 6
+    refitted = fit_with_progress(balanced.set_params(n_estimators=3), X, y, True)
+    assert len(refitted.estimators_) == 3  # fitted anew, not grown from the old trees
