@@ -217,9 +217,34 @@ def test_an_unwritable_output_is_refused_before_any_work(trained, tmp_path):
     assert folder.exit_code == 2 and "Invalid value for '--output'" in folder.output
 
 
+@pytest.mark.parametrize(("name", "content"), [
+    ("README.md", b"# offtheshelf\n"), ("x.h5", b"\x89HDF\r\n\x1a\n" + bytes(56)),
+    ("notes.joblib", b"not a pickle"), ("weights.pkl", b"PK\x03\x04" + bytes(60))])
+def test_a_file_that_is_no_pickle_is_not_a_model_and_trust_is_not_suggested(tmp_path, name,
+                                                                              content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for trust in ((), ("--trust",)):
+        result = _predict("--model", path, *trust, tmp_path)
+        assert result.exit_code == 1
+        assert result.output == (f"Error: {path}: not a model saved by classify (expected a "
+                                 "folder in outputs/models/ holding bundle.json)\n")
+
+
+@pytest.mark.parametrize("compress", [0, 3, "gzip", "bz2", "xz", "lzma"])
+def test_every_kind_of_joblib_file_counts_as_an_old_pickled_model(tmp_path, compress):
+    import joblib
+
+    old = tmp_path / "old.pkl"
+    joblib.dump({"anything": 1}, old, compress=compress)
+    result = _predict("--model", old, tmp_path)
+    assert result.exit_code == 1
+    assert f"{old}: an old pickled model" in result.output and "pass --trust" in result.output
+
+
 def test_a_file_that_is_no_model_says_so_without_a_stray_number(tmp_path):
     junk = tmp_path / "junk.joblib"
-    junk.write_bytes(b"#" * 64)
+    junk.write_bytes(b"\x80\x05" + b"#" * 62)  # a pickle's first bytes, then junk
     result = _predict("--model", junk, "--trust", tmp_path)
     assert result.exit_code == 1
     assert f"{junk}: not a model saved by classify (it cannot be read as one" in result.output
