@@ -71,6 +71,7 @@ def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
     result = _extract(root, tmp_path / "f.h5")
     assert result.exit_code == 0, result.output
     assert "created: 9 rows, 3 skipped" in result.output
+    assert "%|" not in result.output  # stderr is no terminal here: no progress bar frames
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
         assert f"skipped (unreadable): {root}/class_" in result.output and name in result.output
     got = store.read_features(tmp_path / "f.h5")
