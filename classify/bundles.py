@@ -21,6 +21,14 @@ METADATA = "bundle.json"
 ESTIMATOR = "estimator.skops"
 PREPROCESS = "preprocess.skops"
 BOOSTER = "booster.json"
+# The names and first bytes of a format-1 bundle, as joblib.dump writes it: a pickle
+# (protocol 2 and later open with b"\x80"), or one compressed by joblib's zlib (its
+# default), gzip, bz2, xz, lzma or lz4 (the prefixes in joblib/compressor.py).
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+PICKLE_PREFIXES = (b"\x80", b"\x78", b"\x1f\x8b", b"BZ", b"\xfd7zXZ", b"\x5d\x00",
+                   b"\x04\x22\x4d\x18")
+NOT_A_MODEL = ("not a model saved by classify (expected a folder in outputs/models/ "
+               f"holding {METADATA})")
 # Types beyond skops' defaults that classify's own models are made of.
 TRUSTED_TYPES = frozenset({
     "classify.scaling.BlockwiseStandardScaler",
@@ -110,7 +118,7 @@ def _load_pickle(path: Path) -> ModelBundle:
         raise BundleError(f"{path}: not a model saved by classify (it cannot be read as "
                           "one; classify saves models to outputs/models/<name>/)") from None
     if not isinstance(old, dict) or "estimator" not in old or "extractor" not in old:
-        raise BundleError(f"{path}: not a model saved by classify")
+        raise BundleError(f"{path}: {NOT_A_MODEL}")
     return ModelBundle(
         model=old.get("model", "?"), estimator=old["estimator"],
         label_names=list(old["label_names"]), params=old.get("params", {}),
@@ -122,15 +130,26 @@ def _load_pickle(path: Path) -> ModelBundle:
     )  # fmt: skip
 
 
+def is_pickle(path: Path) -> bool:
+    """Whether `path` is named and starts like a file joblib.dump wrote."""
+    if path.suffix.lower() not in PICKLE_SUFFIXES:
+        return False
+    with path.open("rb") as f:
+        return f.read(8).startswith(PICKLE_PREFIXES)
+
+
 def load_bundle(path: Path, *, trust: bool = False, warn: Callable[[str], None] = print
                 ) -> ModelBundle:
-    """The bundle at `path` (its folder or bundle.json; a .joblib file only with `trust`)."""
+    """The bundle at `path` (its folder or bundle.json; a joblib pickle only with `trust`);
+    any other file is refused before it is opened as a pickle."""
     if path.name == METADATA:
         path = path.parent
     if path.is_dir():
         return _load_folder(path)
     if not path.is_file():
         raise BundleError(f"{path}: no such model (classify writes them to outputs/models/)")
+    if not is_pickle(path):
+        raise BundleError(f"{path}: {NOT_A_MODEL}")
     if not trust:
         raise BundleError(f"{path}: an old pickled model, which can run any code when loaded; "
                           "pass --trust if you made it or trust who did")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,11 @@ def feature_rows(
     images: list[Path], extractor: dict[str, Any], weights: str, batch_size: int
 ) -> Iterator[tuple[int, np.ndarray | None]]:
     """(index, features) per image, None for an unreadable one: extract's own reader
-    and mapper, with the rows rounded to the dtype the model was trained on."""
+    and mapper, with the rows rounded to the dtype the model was trained on.
+
+    The mapper is built, and its reader sized against it, before this returns: the
+    start-up is over by the time the first row is asked for.
+    """
     from extract import backbones, engines, shard_runner
     from extract.settings import Settings
 
@@ -125,11 +130,17 @@ def feature_rows(
             f"rebuilt extractor gives {mapper.feature_dim} features, the "
             f"model expects {extractor['feature_dim']}"
         )
-    for index, row in shard_runner.rows([str(p) for p in images], mapper,
-                                        backbone=settings.backbone,
-                                        input_size=settings.input_size,
-                                        batch_size=batch_size):
-        # Trained on float16 rows: round these the same way before the model sees them.
+    files = [str(p) for p in images]
+    shard_runner.reader_threads(mapper, files, settings.input_size)  # kept for rows()
+    rows = shard_runner.rows(files, mapper, backbone=settings.backbone,
+                             input_size=settings.input_size, batch_size=batch_size)
+    return _rounded(rows, dtype)
+
+
+def _rounded(rows: Iterator[tuple[int, np.ndarray | None]], dtype: np.dtype
+             ) -> Iterator[tuple[int, np.ndarray | None]]:
+    """Trained on float16 rows: round these the same way before the model sees them."""
+    for index, row in rows:
         yield index, None if row is None else row.astype(dtype).astype(np.float32)
 
 
@@ -192,6 +203,10 @@ class FolderTruth:
 
     labels: dict[str, str]  # image path -> class folder name
     note: str | None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _names(names: list[str], most: int = 6) -> str:
@@ -291,7 +306,9 @@ def main(
     from classify.fusion import FusionError, joined_rows
     from extract.backbones import BackboneError
     from extract.engines import EngineError
+    from extract.runner import timings
 
+    started = time.perf_counter()
     try:
         if output is not None:
             check_writable(output)  # before the model loads and the images go through it
@@ -304,7 +321,9 @@ def main(
         predictions: list[Prediction] = []
         unreadable: list[Path] = []
         rows = joined_rows(streams)
-        with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True) as bar:
+        ready = time.perf_counter()
+        with tqdm(total=len(images), unit="img", desc="predict", dynamic_ncols=True,
+                  disable=None) as bar:  # None: hidden off a terminal
             for indices, features, dropped in _batches(rows, batch_size):
                 unreadable += [images[i] for i in dropped]
                 if features is not None:
@@ -313,6 +332,7 @@ def main(
                     ):
                         predictions.append(Prediction(str(images[i]), classes, scores, kind))
                 bar.update(len(indices) + len(dropped))
+        finished = time.perf_counter()
     except (PredictError, BundleError, BackboneError, EngineError, FusionError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -323,8 +343,12 @@ def main(
         click.echo(f"{p.path}: {shown}{tail}")
     for path in unreadable:
         click.echo(f"skipped ({skip_reason(path)}): {path}", err=True)
-    click.echo(f"{len(predictions)} images labelled, {len(unreadable)} skipped")
+    startup, working = ready - started, finished - ready
+    click.echo(f"{_count(len(predictions), 'image')} labelled, {len(unreadable)} skipped; "
+               f"{timings(startup + working, startup, working, len(images), 'prediction')}")
     if not predictions:
+        if len(unreadable) == 1:
+            raise click.ClickException("the image could not be read; see the skipped line above")
         raise click.ClickException(f"none of the {len(unreadable)} images could be read; "
                                    "see the skipped lines above")
     if output:

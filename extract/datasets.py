@@ -209,7 +209,7 @@ def _download(url: str, part: Path) -> None:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, part.open("wb") as f:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=part.name.removesuffix(".part")) as bar:
+                      desc=part.name.removesuffix(".part"), disable=None) as bar:
                 while chunk := response.read(CHUNK):
                     f.write(chunk)
                     bar.update(len(chunk))

@@ -169,7 +169,15 @@ def _convert(settings: Settings, path: Path) -> float:
     size = settings.input_size
     forward = tf.function(lambda images: model(images, training=False),
                           input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
-    converted = ov.convert_model(forward)
+    try:
+        converted = ov.convert_model(forward)
+    except RuntimeError as exc:
+        # A Ctrl-C while OpenVINO's frontend runs TensorFlow comes back wrapped in its
+        # RuntimeError ("... Converting input model ... KeyboardInterrupt"): hand it on
+        # as the interrupt it was, for the command's own one-line handling.
+        if "KeyboardInterrupt" in str(exc):
+            raise KeyboardInterrupt from exc
+        raise
     path.parent.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent.parent, prefix=f".{path.parent.name}-"))
     try:

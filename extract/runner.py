@@ -59,10 +59,16 @@ class Outcome:
                 f"{self.feature_dim} features, {self.path} ({size_mb:.1f} MB)")
         if self.action == "reused":
             return f"{head}; {self.seconds:.1f} s"
-        rate = self.computed / self.working if self.working > 0 else 0.0
         return (f"{head}; {self.computed} computed, {self.reused_rows} reused; "
-                f"{self.seconds:.1f} s: start-up {self.startup:.1f} s, "
-                f"extraction {self.working:.1f} s at {rate:.1f} images/s")
+                f"{timings(self.seconds, self.startup, self.working, self.computed, 'extraction')}")
+
+
+def timings(total: float, startup: float, working: float, images: int, stage: str) -> str:
+    """Where a run's time went, with the rate of its own work (start-up left out, so it
+    is the rate its progress bar showed): extract's and predict's summaries."""
+    rate = images / working if working > 0 else 0.0
+    return (f"{total:.1f} s: start-up {startup:.1f} s, {stage} {working:.1f} s at "
+            f"{rate:.1f} images/s")
 
 
 def identity(settings: Settings, the_plan: Plan) -> dict[str, Any]:
@@ -244,7 +250,8 @@ def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: Run
     built = time.perf_counter()
     jobs = [ShardJob(shard, part, settings, options) for shard, part in pending]
     with tqdm(total=sum(len(shard.rows) for shard, _ in pending), unit="img",
-              desc=settings.backbone, dynamic_ncols=True, disable=not progress) as bar:
+              desc=settings.backbone, dynamic_ncols=True,
+              disable=None if progress else True) as bar:  # None: hidden off a terminal
         for _ in distributor.run(jobs, bar.update):
             pass
     return built - started, time.perf_counter() - built

@@ -71,6 +71,7 @@ def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
     result = _extract(root, tmp_path / "f.h5")
     assert result.exit_code == 0, result.output
     assert "created: 9 rows, 3 skipped" in result.output
+    assert "%|" not in result.output  # stderr is no terminal here: no progress bar frames
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
         assert f"skipped (unreadable): {root}/class_" in result.output and name in result.output
     got = store.read_features(tmp_path / "f.h5")
@@ -349,3 +350,31 @@ def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(nam
     kernels = [w for w in first.get_weights() if w.ndim == 4]
     assert all(kernel.std() > 0 for kernel in kernels)
     assert not np.array_equal(kernels[0][..., 0], kernels[0][..., 1])  # drawn, not copied
+
+
+@pytest.mark.parametrize("failure", ["interrupted", "genuine"])
+def test_ctrl_c_during_the_openvino_conversion_is_an_interrupt_not_a_traceback(
+    tmp_path, monkeypatch, failure
+):
+    """OpenVINO hands a Ctrl-C back inside a RuntimeError; any other error stays one."""
+    import openvino
+
+    message = {"interrupted": "Converting input model\nKeyboardInterrupt: ",
+               "genuine": "Converting input model\nunsupported operation Foo"}[failure]
+
+    def convert_model(*args, **kwargs):
+        raise RuntimeError(f"Check 'false' failed at src/frontends/frontend.cpp:\n{message}")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing converted yet
+    monkeypatch.setattr(openvino, "convert_model", convert_model)
+    root = make_folder(tmp_path / "data", classes=2, per_class=2)
+    result = _extract(root, tmp_path / "f.h5", "--engine", "openvino")
+    if failure == "interrupted":
+        assert result.exit_code == 130, result.output
+        assert result.output.splitlines()[-1] == (
+            "interrupted: no shard was finished yet; run the same command again")
+        assert "Traceback" not in result.output and "RuntimeError" not in result.output
+    else:
+        assert isinstance(result.exception, RuntimeError), result.output
+        assert "unsupported operation Foo" in str(result.exception)
+    assert not (tmp_path / "f.h5").exists()

@@ -3,7 +3,10 @@
 import csv
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,6 +54,7 @@ def test_model_labels_its_own_training_images_and_reports_against_folders(traine
     correct = sum(line.split(": ")[1].startswith(line.split("/")[-2] + " ") for line in lines)
     assert correct >= 22, result.output
     assert "24 images labelled, 0 skipped" in result.output
+    assert "%|" not in result.output  # stderr is no terminal here: no progress bar
     assert "against the class folders (24 images):" in result.output
     assert "class_0" in result.output and "accuracy" in result.output
     assert any(word in result.output for word in ("pretty sure", "somewhat sure", "unsure"))
@@ -81,7 +85,51 @@ def test_unreadable_images_are_reported_and_skipped(trained, tmp_path):
     result = _predict("--model", model, folder)
     assert result.exit_code == 0, result.output
     assert f"skipped (unreadable): {folder / 'broken.jpg'}" in result.output
-    assert "1 images labelled, 1 skipped" in result.output
+    assert "\n1 image labelled, 1 skipped; " in result.output
+
+
+def test_the_summary_is_one_line_with_start_up_and_prediction_rate(trained):
+    root, model, _ = trained
+    result = _predict("--model", model, root / "class_1")
+    assert result.exit_code == 0, result.output
+    (summary,) = [line for line in result.output.splitlines() if "labelled" in line]
+    found = re.fullmatch(r"8 images labelled, 0 skipped; (\d+\.\d) s: start-up (\d+\.\d) s, "
+                         r"prediction (\d+\.\d) s at (\d+\.\d) images/s", summary)
+    assert found, summary
+    total, startup, prediction, rate = map(float, found.groups())
+    assert abs(total - startup - prediction) <= 0.11 and startup > 0 and rate > 0
+
+
+def test_on_a_terminal_the_bar_starts_after_the_start_up_lines(trained):
+    """The model's start-up lines come first, each on its own line, then the bar."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    root, model, _ = trained
+    terminal, stderr = pty.openpty()
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "classify.predict", "--model", str(model),
+                                str(root / "class_2")], stdout=subprocess.PIPE, stderr=stderr)
+    os.close(stderr)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the command has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    stdout = process.communicate(timeout=300)[0].decode()
+    assert process.returncode == 0, shown.decode() + stdout
+    text = shown.decode()
+    before_bar = text[:text.index("predict:")]
+    assert "openvino: using the converted vgg16" in before_bar, text
+    assert before_bar.rstrip("\r").endswith("\n"), text  # the bar opens a line of its own
+    assert "8/8" in text and "8 images labelled, 0 skipped; " in stdout
 
 
 def test_other_weights_than_training_are_refused(trained, tmp_path):
@@ -216,8 +264,13 @@ def test_a_run_where_every_image_was_skipped_fails(trained, tmp_path):
         (folder / name).write_text("not an image")
     result = _predict("--model", model, folder)
     assert result.exit_code == 1
-    assert "0 images labelled, 2 skipped" in result.output
+    assert "0 images labelled, 2 skipped; " in result.output
     assert "Error: none of the 2 images could be read" in result.output
+    (folder / "a.jpg").unlink()
+    single = _predict("--model", model, folder)
+    assert single.exit_code == 1
+    assert "0 images labelled, 1 skipped; " in single.output
+    assert "Error: the image could not be read; see the skipped line above" in single.output
 
 
 def test_an_unwritable_output_is_refused_before_any_work(trained, tmp_path):
@@ -231,9 +284,34 @@ def test_an_unwritable_output_is_refused_before_any_work(trained, tmp_path):
     assert folder.exit_code == 2 and "Invalid value for '--output'" in folder.output
 
 
+@pytest.mark.parametrize(("name", "content"), [
+    ("README.md", b"# offtheshelf\n"), ("x.h5", b"\x89HDF\r\n\x1a\n" + bytes(56)),
+    ("notes.joblib", b"not a pickle"), ("weights.pkl", b"PK\x03\x04" + bytes(60))])
+def test_a_file_that_is_no_pickle_is_not_a_model_and_trust_is_not_suggested(tmp_path, name,
+                                                                              content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for trust in ((), ("--trust",)):
+        result = _predict("--model", path, *trust, tmp_path)
+        assert result.exit_code == 1
+        assert result.output == (f"Error: {path}: not a model saved by classify (expected a "
+                                 "folder in outputs/models/ holding bundle.json)\n")
+
+
+@pytest.mark.parametrize("compress", [0, 3, "gzip", "bz2", "xz", "lzma"])
+def test_every_kind_of_joblib_file_counts_as_an_old_pickled_model(tmp_path, compress):
+    import joblib
+
+    old = tmp_path / "old.pkl"
+    joblib.dump({"anything": 1}, old, compress=compress)
+    result = _predict("--model", old, tmp_path)
+    assert result.exit_code == 1
+    assert f"{old}: an old pickled model" in result.output and "pass --trust" in result.output
+
+
 def test_a_file_that_is_no_model_says_so_without_a_stray_number(tmp_path):
     junk = tmp_path / "junk.joblib"
-    junk.write_bytes(b"#" * 64)
+    junk.write_bytes(b"\x80\x05" + b"#" * 62)  # a pickle's first bytes, then junk
     result = _predict("--model", junk, "--trust", tmp_path)
     assert result.exit_code == 1
     assert f"{junk}: not a model saved by classify (it cannot be read as one" in result.output
