@@ -14,7 +14,7 @@ from sklearn.svm import LinearSVC
 
 from classify import models
 from classify.search import GridSearch, LogisticPathSearch, logreg, make_search, results
-from classify.search.rowspace import RowSpaceBasis, fold_span, gram, in_part
+from classify.search.rowspace import RowSpaceBasis, gram
 
 MULTI = {"score": "accuracy", "neg_log_loss": "neg_log_loss"}
 
@@ -154,25 +154,6 @@ def test_the_row_space_basis_is_orthonormal_and_spans_the_rows() -> None:
     other = rng.standard_normal((7, 200))
     residual = other - basis.inverse_transform(basis.transform(other))
     np.testing.assert_allclose(X @ residual.T, 0, atol=1e-9)  # what is left is orthogonal
-
-
-def test_a_fold_span_is_the_basis_of_the_fold_rows_and_maps_weights_into_the_part() -> None:
-    rng = np.random.default_rng(2)
-    X = rng.standard_normal((60, 300))
-    X[7] = X[2] + X[40]  # a dependent row inside the fold's training rows
-    train, test = np.arange(0, 45), np.arange(45, 60)
-    span = fold_span(gram(X), train, test, X.dtype)
-    assert span.train.shape == (45, 44) and span.test.shape == (15, 44)
-    np.testing.assert_allclose(span.train @ span.train.T, X[train] @ X[train].T, atol=1e-9)
-    np.testing.assert_allclose(span.test @ span.train.T, X[test] @ X[train].T, atol=1e-9)
-    part = RowSpaceBasis().fit_transform(X)
-    coef = rng.standard_normal((3, 44))  # a linear model's weights in the fold's span
-    (dual,) = span.duals([coef])
-    moved = in_part(dual, part, train[span.pivots])
-    assert moved.shape == (3, 59)  # the part has one dependent row too
-    # The same linear function of every row, fold or not: the weights did not change.
-    np.testing.assert_allclose(part[train] @ moved.T, span.train @ coef.T, atol=1e-8)
-    np.testing.assert_allclose(part[test] @ moved.T, span.test @ coef.T, atol=1e-8)
 
 
 def test_gram_is_X_XT_whatever_the_block_size() -> None:

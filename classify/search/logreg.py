@@ -8,10 +8,8 @@ starting points change. The start matters for the answer too: newton-cg stops on
 largest gradient component is below tol, and from a cold start at large C a nearly
 separable problem meets that after one Newton step far from the optimum.
 
-With fewer training rows than features the fits run in row-space coordinates, all from
-the one Gram matrix of the training part: each fold in the span of its own training
-rows (rowspace.fold_span, as wide as they are many), the refit in the span of the whole
-part's (RowSpaceBasis, n_train wide), from the folds' solutions mapped into it. The
+With fewer training rows than features the fits run on the training part's row-space
+coordinates (RowSpaceBasis, fitted once on the whole training part), n_train wide; the
 refit's solution is then mapped back to the features and the final LogisticRegression
 is fitted on them from there, so `best_estimator_` is an ordinary model on the
 original features.
@@ -30,12 +28,9 @@ from sklearn.base import clone
 
 from classify.search.base import Search
 from classify.search.results import LOG_LOSS, SCORE, progress_bar
-from classify.search.rowspace import FoldSpan, RowSpaceBasis, fold_span, gram, in_part
+from classify.search.rowspace import RowSpaceBasis
 
 T = TypeVar("T")
-F = TypeVar("F")
-# A fold's training and validation rows, and the span they are coordinates in.
-FoldRows = tuple[np.ndarray, np.ndarray, "FoldSpan | None"]
 # Values that mean "L2 penalty" (penalty is deprecated in recent scikit-learn).
 L2_PENALTIES = ("l2", "deprecated")
 WARM_START_SOLVERS = ("newton-cg", "lbfgs", "sag", "saga", "newton-cholesky")
@@ -57,8 +52,12 @@ def applies(estimator: Any, grid: Mapping[str, Sequence[Any]]) -> bool:
     )  # fmt: skip
 
 
-def per_fold(task: Callable[[F], T], folds: Sequence[F], jobs: int | None) -> list[T]:
-    """`task(fold)` for every fold, one thread per fold.
+def per_fold(
+    task: Callable[[np.ndarray, np.ndarray], T],
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    jobs: int | None,
+) -> list[T]:
+    """`task(train, test)` for every fold, one thread per fold.
 
     The fits spend their time in BLAS and compiled loss code, outside the GIL; threads
     share the caller's arrays without copies, and BLAS gets the cores divided among the
@@ -69,10 +68,10 @@ def per_fold(task: Callable[[F], T], folds: Sequence[F], jobs: int | None) -> li
 
     workers = len(folds) if jobs == -1 else min(effective_n_jobs(jobs), len(folds))
     if workers == 1:
-        return [task(fold) for fold in folds]
+        return [task(train, test) for train, test in folds]
     with threadpool_limits(max(1, cpu_count() // workers)):
         return Parallel(n_jobs=workers, backend="threading")(
-            delayed(task)(fold) for fold in folds
+            delayed(task)(train, test) for train, test in folds
         )
 
 
@@ -84,9 +83,6 @@ class FoldPath:
     fit_seconds: dict[float, float]
     score_seconds: dict[float, float]
     solutions: dict[float, tuple[np.ndarray, np.ndarray]]  # C -> (coef, intercept)
-    # In the fold's own span: each solution's coef as weights on the spanning rows
-    # (FoldSpan.duals) and those rows' positions in the training part; None: the features.
-    span_rows: np.ndarray | None
 
 
 class LogisticPathSearch(Search):
@@ -117,20 +113,17 @@ class LogisticPathSearch(Search):
         self.progress = progress
 
     def _fold_path(
-        self, fold_rows: Callable[[np.ndarray, np.ndarray], FoldRows], y: np.ndarray,
-        scorer: Any, bar: Any, fold: tuple[np.ndarray, np.ndarray],
+        self, X: np.ndarray, y: np.ndarray, scorer: Any, bar: Any,
+        train: np.ndarray, test: np.ndarray,
     ) -> FoldPath:  # fmt: skip
-        """One fold's path; `fold_rows` gives the rows it is fitted and scored on."""
         from sklearn.metrics import log_loss
 
-        train, test = fold
-        X_train, X_test, span = fold_rows(train, test)
-        y_train, y_test = y[train], y[test]
-        path = FoldPath({}, {}, {}, {}, None if span is None else train[span.pivots])
+        X_train, X_test, y_test = np.asarray(X[train]), np.asarray(X[test]), y[test]
+        path = FoldPath({}, {}, {}, {})
         model = clone(self.estimator).set_params(warm_start=True)
         for C in sorted(set(self.Cs)):
             started = time.perf_counter()
-            model.set_params(C=C).fit(X_train, y_train)
+            model.set_params(C=C).fit(X_train, y[train])
             fitted = time.perf_counter()
             scores = {SCORE: float(scorer(model, X_test, y_test))}
             if self.scoring != LOG_LOSS:
@@ -141,10 +134,6 @@ class LogisticPathSearch(Search):
             path.score_seconds[C] = time.perf_counter() - fitted
             path.solutions[C] = (model.coef_.copy(), model.intercept_.copy())
             bar.update(1)
-        if span is not None:  # kept as weights on the spanning rows; the coordinates go
-            duals = span.duals([coef for coef, _ in path.solutions.values()])
-            path.solutions = {C: (dual, intercept) for (C, (_, intercept)), dual
-                              in zip(path.solutions.items(), duals)}
         return path
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticPathSearch:
@@ -158,24 +147,13 @@ class LogisticPathSearch(Search):
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         project = self.rowspace is True or (self.rowspace == "auto" and X.shape[0] < X.shape[1])
         basis = RowSpaceBasis() if project else None
-        if basis is not None:
-            # Each fold runs in the span of its own training rows (as wide as they are
-            # many), the refit in the whole part's; one Gram matrix gives both.
-            K = gram(X)
-
-            def fold_rows(train: np.ndarray, test: np.ndarray) -> FoldRows:
-                span = fold_span(K, train, test, X.dtype)
-                return span.train, span.test, span
-        else:
-            def fold_rows(train: np.ndarray, test: np.ndarray) -> FoldRows:
-                return np.asarray(X[train]), np.asarray(X[test]), None
+        Z = basis.fit_transform(X) if basis is not None else X
         scorer = check_scoring(self.estimator, self.scoring)
         total = len(set(self.Cs)) * len(folds)
         with progress_bar(total, self.progress, "search") as bar, warnings.catch_warnings():
             # Path points that stop at max_iter only lose score; the refit reports its own.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            paths = per_fold(partial(self._fold_path, fold_rows, y, scorer, bar), folds,
-                             self.n_jobs)
+            paths = per_fold(partial(self._fold_path, Z, y, scorer, bar), folds, self.n_jobs)
         self._choose(
             [{"C": C} for C in self.Cs],
             {name: np.array([[p.scores[C][name] for p in paths] for C in self.Cs])
@@ -184,20 +162,14 @@ class LogisticPathSearch(Search):
             np.array([[p.score_seconds[C] for p in paths] for C in self.Cs]),
             folds,
         )  # fmt: skip
+        self.rowspace_components_ = basis.n_components_ if basis is not None else None
         started = time.perf_counter()
         # The refit starts from the folds' mean solution at the chosen C, in the row space
         # when there is one; its optimum, mapped back, starts the fit on the features
         # (newton-cg checks the gradient there before stepping).
         C = self.best_params_["C"]
         coefs, intercepts = zip(*(path.solutions[C] for path in paths))
-        if basis is not None:  # each fold's weights, from its span into the whole part's
-            Z = basis.fit_transform(X, gram_matrix=K)
-            del K
-            coefs = tuple(in_part(dual, Z, path.span_rows) for path, dual in zip(paths, coefs))
-        else:
-            Z = X
         del paths
-        self.rowspace_components_ = basis.n_components_ if basis is not None else None
         model = self._warm_fit(Z, y, np.mean(coefs, axis=0), np.mean(intercepts, axis=0))
         if basis is not None:
             coef = basis.inverse_transform(model.coef_)

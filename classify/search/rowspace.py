@@ -1,24 +1,20 @@
-"""Orthonormal bases of the span of training rows: the whole training part's, as a
-scikit-learn transformer (RowSpaceBasis), and each fold's (fold_span).
+"""An orthonormal basis of the span of the training rows, as a scikit-learn transformer.
 
 With an L2 penalty a linear model's optimal weights lie in the span of its training
-rows (representer theorem; the intercept is not penalised). A fold fitted on its rows'
-coordinates Z = X Q in a basis Q of their span reaches the same objective, predictions
-and scores as on X (w = Q v, X w = Z v, |w| = |v|), and nothing leaks from validation
-rows: they are only mapped in. With fewer rows than features the fits run as wide as
-the rows are many. The whole part's basis contains every fold's span, so a fold's
-solution maps into it (FoldSpan.duals, in_part) to start the refit.
+rows (representer theorem; the intercept is not penalised). Fitted on the whole
+training part, this basis contains the span of every fold's training rows too, so a
+fold fitted on the projected rows Z = X Q reaches the same objective, predictions and
+scores as on X (w = Q v, X w = Z v, |w| = |v|), and nothing leaks from validation rows:
+they are only mapped in. With fewer rows than features the fits run n_train wide.
 
 Q is never formed: from the Gram matrix K = X X^T a pivoted Cholesky factorisation
 (LAPACK ?pstrf) gives r pivot rows B that span the rows and the factor L11 with
-Q^T = L11^{-1} X[B]; a fold's factorisation is that of K's sub-matrix of its rows. Rows
-whose squared distance to the span of the earlier pivots is below n * eps * max |x|^2
-(eps of the input's precision) count as dependent.
+Q^T = L11^{-1} X[B]. Rows whose squared distance to the span of the earlier pivots is
+below n * eps * max |x|^2 (eps of the input's precision) count as dependent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,24 +48,6 @@ def gram(X: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
     return K
 
 
-def _pivoted_cholesky(K: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, int]:
-    """LAPACK ?pstrf of the Gram matrix K, in place: (the lower factor with its upper
-    triangle cleared, the 0-based pivots, the rank), rows counted as dependent below
-    n * eps(dtype) * max |x|^2."""
-    n = K.shape[0]
-    tol = n * float(np.finfo(dtype).eps) * float(np.max(np.diag(K)))
-    # K is symmetric: its transpose is the same matrix in LAPACK's Fortran order, so
-    # the factorisation overwrites K in place instead of copying it.
-    c, piv, rank, info = lapack.dpstrf(K.T, lower=1, tol=tol, overwrite_a=True)
-    if info < 0:
-        raise ValueError(f"dpstrf: illegal argument {-info}")
-    for start in range(0, rank, BLOCK_ROWS):  # clear the strict upper triangle
-        stop = min(start + BLOCK_ROWS, rank)
-        c[:start, start:stop] = 0
-        c[start:stop, start:stop] = np.tril(c[start:stop, start:stop])
-    return c, piv[:n] - 1, int(rank)  # LAPACK pivots are 1-based
-
-
 class RowSpaceBasis(TransformerMixin, BaseEstimator):
     """transform(X) = X Q, Q (features x r) an orthonormal basis of the fitted rows' span.
 
@@ -83,18 +61,26 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
         self.fit_transform(X)
         return self
 
-    def fit_transform(self, X: np.ndarray, y: Any = None, *,
-                      gram_matrix: np.ndarray | None = None) -> np.ndarray:
-        """The coordinates of X's rows; `gram_matrix`: X X^T when already computed
-        (float64; it is overwritten by the factorisation)."""
-        K = gram(X) if gram_matrix is None else gram_matrix
-        c, piv, rank = _pivoted_cholesky(K, X.dtype)
+    def fit_transform(self, X: np.ndarray, y: Any = None) -> np.ndarray:
+        n = X.shape[0]
+        K = gram(X)
+        tol = n * float(np.finfo(X.dtype).eps) * float(np.max(np.diag(K)))
+        # K is symmetric: its transpose is the same matrix in LAPACK's Fortran order, so
+        # the factorisation overwrites K in place instead of copying it.
+        c, piv, rank, info = lapack.dpstrf(K.T, lower=1, tol=tol, overwrite_a=True)
+        if info < 0:
+            raise ValueError(f"dpstrf: illegal argument {-info}")
         del K
-        Z = np.empty((X.shape[0], rank), dtype=X.dtype)
+        for start in range(0, rank, BLOCK_ROWS):  # clear the strict upper triangle
+            stop = min(start + BLOCK_ROWS, rank)
+            c[:start, start:stop] = 0
+            c[start:stop, start:stop] = np.tril(c[start:stop, start:stop])
+        piv = piv[:n] - 1  # LAPACK pivots are 1-based
+        Z = np.empty((n, rank), dtype=X.dtype)
         Z[piv] = c[:, :rank]
         self.pivots_ = piv[:rank]
         # The r x r leading factor; with full rank that is c itself, without a copy.
-        self.factor_ = c if rank == X.shape[0] else np.array(c[:rank, :rank])
+        self.factor_ = c if rank == n else np.array(c[:rank, :rank])
         del c
         self.rows_ = X
         self.n_features_in_ = X.shape[1]
@@ -126,50 +112,3 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
             order = np.argsort(block)
             out += A[start : start + len(block)][order].T @ np.asarray(rows[block[order]])
         return out.astype(self.rows_.dtype)
-
-
-@dataclass
-class FoldSpan:
-    """One fold in the span of its own training rows, from the training part's Gram
-    matrix: what a RowSpaceBasis fitted on the fold's training rows would give, without
-    reading the features again. A fold's L2 fit then runs as wide as its own training
-    rows, not the whole part's.
-
-    train: the fold's training rows' coordinates (the rows at `pivots` hold the lower
-    triangular factor); test: its validation rows mapped in; pivots: positions, in the
-    fold's training rows, of the rows that span it.
-    """
-
-    train: np.ndarray
-    test: np.ndarray
-    pivots: np.ndarray
-
-    def duals(self, coefs: list[np.ndarray]) -> list[np.ndarray]:
-        """Linear models' weights in these coordinates (classes x r_fold each) as weights
-        on the spanning rows (r_fold x classes): w = sum over those rows of dual[i] x_i.
-        Small, so a fold keeps these instead of its coordinates."""
-        factor = np.asarray(self.train[self.pivots], dtype=np.float64)  # lower triangular
-        return [solve_triangular(factor, np.asarray(coef, dtype=np.float64).T, lower=True,
-                                 trans="T") for coef in coefs]
-
-
-def in_part(dual: np.ndarray, part: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Weights given on training rows (`FoldSpan.duals`; `rows`: their positions in the
-    training part) in the whole part's coordinates (`part`: its rows' coordinates):
-    classes x r. Since w = X[rows]^T dual, Q^T w = (X[rows] Q)^T dual = part[rows]^T dual."""
-    return (np.asarray(part[rows], dtype=np.float64).T @ dual).T
-
-
-def fold_span(K: np.ndarray, train: np.ndarray, test: np.ndarray, dtype: np.dtype) -> FoldSpan:
-    """The fold (`train`, `test`: positions in the training part) in the basis of its
-    training rows' span, from K, the training part's Gram matrix (left unchanged)."""
-    c, piv, rank = _pivoted_cholesky(K[np.ix_(train, train)], dtype)
-    # The folds of a search do this at once, each holding its copy of K's sub-matrix
-    # (n_fold^2 float64): the products are solved in place, not copied again.
-    products = K[np.ix_(train[piv[:rank]], test)]
-    mapped = solve_triangular(c[:rank, :rank], products, lower=True, overwrite_b=True,
-                              check_finite=False).T.astype(dtype)
-    del products
-    coords = np.empty((len(train), rank), dtype=dtype)
-    coords[piv] = c[:, :rank]
-    return FoldSpan(coords, mapped, piv[:rank])
