@@ -324,14 +324,19 @@ def _write_html(metrics: records.Metrics, split: Any, fitted: Fitted, outputs: P
         settings={
             "features": " + ".join(s.path for s in metrics.features),
             "extractors": [s.extractor for s in metrics.features],
-            "model": f"{metrics.model}: {metrics.model_summary}", "scale": metrics.scale,
-            "cluster": metrics.cluster, "scoring": metrics.scoring,
+            "model": f"{metrics.model}: {metrics.model_summary}"
+                     + (" on standardised features" if metrics.scale else ""),
+            # Shown only where they apply: an empty row says nothing.
+            **({"cluster": metrics.cluster} if metrics.cluster else {}),
+            "scoring": metrics.scoring,
             "protocol": {"test_size": metrics.test_size, "seed": metrics.seed,
                          "cv": metrics.cv_used, "n_train": metrics.n_train,
                          "n_test": metrics.n_test},
             "grid": metrics.grid, "best_params": metrics.best_params,
-            "cv_score": metrics.cv_score, "tie_break": metrics.tie_break,
-            "created": metrics.created, "timings": metrics.timings,
+            "cv_score": metrics.cv_score,
+            **({"tie_break": metrics.tie_break} if metrics.tie_break else {}),
+            "created": metrics.created,
+            "timings": {phase: f"{seconds:.2f} s" for phase, seconds in metrics.timings.items()},
         },
         label_names=split.label_names, y_true=split.y_test, y_pred=fitted.y_pred,
         confidence=fitted.top_probability,

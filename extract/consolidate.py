@@ -157,9 +157,11 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
     part_attrs: dict[str, Any] = {}
     # One part in memory at a time: shards are increasing slices of the plan's rows.
     current, features, row_in_part = -1, np.empty((0, feature_dim)), {}
+    # Chunks of no more rows than the file will hold: a chunk is allocated whole.
     writer = FeatureFileWriter(output, feature_dim=feature_dim,
                                label_names=the_plan.label_names, attrs=attrs,
-                               dtype=str(attrs["dtype"]), buffer_size=buffer_size,
+                               dtype=str(attrs["dtype"]),
+                               buffer_size=min(buffer_size, max(1, len(the_plan))),
                                compression=compression)
     try:
         old = h5py.File(reused.path, "r") if reused else None

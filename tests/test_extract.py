@@ -378,3 +378,12 @@ def test_ctrl_c_during_the_openvino_conversion_is_an_interrupt_not_a_traceback(
         assert isinstance(result.exception, RuntimeError), result.output
         assert "unsupported operation Foo" in str(result.exception)
     assert not (tmp_path / "f.h5").exists()
+
+
+def test_a_small_dataset_makes_a_small_file(tmp_path):
+    root = make_folder(tmp_path / "data", classes=2, per_class=3)
+    out = tmp_path / "f.h5"
+    assert _extract(root, out, "--pooling", "avg").exit_code == 0
+    rows = store.read_features(out).X
+    assert rows.shape[0] == 6
+    assert out.stat().st_size < 100_000 + 10 * rows.nbytes  # not a whole 4 MiB chunk
