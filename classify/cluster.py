@@ -157,7 +157,7 @@ def predict(client: Client, estimator: Any, X: da.Array) -> np.ndarray:
 def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentConfig,
          announce: Callable[[str], None]) -> tuple[Any, Any]:
     """The search (a ClusterSearch, or None without a grid) and the model to save."""
-    from classify.experiment import fit_note, grid_failure
+    from classify.experiment import fit_failure, fit_note
     from classify.search.cluster import ClusterSearch, fit_on_cluster
 
     grid = dict(config.grid)
@@ -172,7 +172,7 @@ def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentC
                                progress=config.progress)
         return search, search.fit(data.X_train, data.y_train).best_estimator_
     except (ValueError, TypeError) as exc:  # XGBoostError is a ValueError
-        raise grid_failure(spec, exc) from None
+        raise fit_failure(spec, grid, exc) from None
 
 
 def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],

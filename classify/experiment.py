@@ -121,10 +121,13 @@ def _estimator(spec: ModelSpec, scale: bool, seed: int, jobs: int) -> Any:
     return Pipeline([("scale", BlockwiseStandardScaler()), (MODEL_STEP, model)])
 
 
-def grid_failure(spec: ModelSpec, exc: Exception) -> ExperimentError:
-    """A parameter value the model refused while fitting, as the one-line error."""
+def fit_failure(spec: ModelSpec, grid: Mapping[str, Any], exc: Exception) -> ExperimentError:
+    """What the model refused while fitting, as the one-line error: a parameter value of
+    the grid when there is one."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ExperimentError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
+    if grid:
+        return ExperimentError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
+    return ExperimentError(f"{spec.name} could not be fitted on these features: {first_line}")
 
 
 def check_grid(spec: ModelSpec, grid: Mapping[str, Sequence[Any]]) -> None:
@@ -207,7 +210,7 @@ def _run_local(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, flo
         try:
             fit_with_progress(model, split.X_train, split.y_train, config.progress)
         except (ValueError, TypeError) as exc:
-            raise grid_failure(spec, exc) from None
+            raise fit_failure(spec, grid, exc) from None
     if search is not None:
         estimator = search.best_estimator_
     with timed(timings, "test"):
