@@ -50,6 +50,7 @@ class Outcome:
     seconds: float
     computed: int = 0  # images this run put through the model
     reused_rows: int = 0  # rows copied from the earlier file
+    resumed_rows: int = 0  # images an interrupted run had computed (its finished parts)
     startup: float = 0.0  # building the model (loading TensorFlow, weights, conversion)
     working: float = 0.0  # the shards' own time
 
@@ -59,7 +60,9 @@ class Outcome:
                 f"{self.feature_dim} features, {self.path} ({size_mb:.1f} MB)")
         if self.action == "reused":
             return f"{head}; {self.seconds:.1f} s"
-        return (f"{head}; {self.computed} computed, {self.reused_rows} reused; "
+        resumed = (f", {self.resumed_rows} from the interrupted run's parts"
+                   if self.resumed_rows else "")
+        return (f"{head}; {self.computed} computed{resumed}, {self.reused_rows} reused; "
                 f"{timings(self.seconds, self.startup, self.working, self.computed, 'extraction')}")
 
 
@@ -232,8 +235,10 @@ def run(
     return Outcome(output, action, done.rows, done.skipped, int(attrs["feature_dim"]),
                    time.perf_counter() - started,
                    computed=sum(len(shard.rows) for shard, _ in pending),
-                   reused_rows=len(reused.rows) if reused else 0, startup=startup,
-                   working=working)
+                   reused_rows=len(reused.rows) if reused else 0,
+                   resumed_rows=sum(len(shard.rows) for shard in planned)
+                   - sum(len(shard.rows) for shard, _ in pending),
+                   startup=startup, working=working)
 
 
 def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: RunOptions,
