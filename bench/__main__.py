@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its table and writing its JSON.
 
-    .venv/bin/python -m bench [--quick]      (QUICK=1 make bench: under 5 minutes)
+    .venv/bin/python -m bench [--quick]      (QUICK=1 make bench: about 7 minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ FULL_ONLY = ("accuracy",)
 
 
 @click.command()
-@click.option("--quick", is_flag=True, help="Smaller inputs: the whole run in under 5 minutes.")
+@click.option("--quick", is_flag=True, help="Smaller inputs: the whole run in about 7 minutes on 2 cores.")
 def main(quick: bool) -> None:
     """Run all benchmarks, each in its own process so memory figures stay separate."""
     started = time.perf_counter()
