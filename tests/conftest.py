@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 from featurefiles import write_feature_file
+
+# A test run started in the background of a non-interactive shell (`make test &`)
+# inherits SIGINT ignored, and so would every command it starts: the Ctrl-C tests would
+# see their signal dropped. A handler here makes the children start with the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
