@@ -120,12 +120,16 @@ def mark_used(path: Path) -> str | None:
 
 
 def table(found: list[Entry]) -> str:
-    """The cache listing: file, dataset root, settings, rows, size, date."""
+    """The cache listing, two lines a file so that it fits 100 columns: its name, rows,
+    size and when it was last used; then, indented, its settings and its images' folder."""
     if not found:
         return "no complete feature files"
-    header = ("file", "dataset root", "settings", "rows", "MB", "used")
-    rows = [(e.path.name, str(e.attrs.get("dataset_root", "?")), e.settings(), str(e.rows),
-             f"{e.size / 1e6:.1f}", e.when()) for e in found]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
-                     for r in [header, *rows])
+    heads = [(e.path.name, f"{e.rows} rows", f"{e.size / 1e6:.1f} MB", f"used {e.when()}")
+             for e in found]
+    widths = [max(len(head[i]) for head in heads) for i in range(3)]
+    lines = []
+    for entry, head in zip(found, heads):
+        lines.append("  ".join([head[0].ljust(widths[0]), head[1].rjust(widths[1]),
+                                head[2].rjust(widths[2]), head[3]]))
+        lines.append(f"    {entry.settings()}; images in {entry.attrs.get('dataset_root', '?')}")
+    return "\n".join(lines)

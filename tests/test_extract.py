@@ -114,8 +114,17 @@ def test_other_folders_and_settings_get_files_of_their_own(tmp_path, monkeypatch
     assert {(e.attrs["dataset_root"], e.attrs["pooling"], e.rows) for e in found} == {
         (str(a), "flatten", 6), (str(b), "flatten", 8), (str(a), "max", 6)}
     assert all(e.path.name.startswith("train-vgg16-") for e in found)
-    listing = CliRunner().invoke(main, ["--list"]).output
-    assert str(b) in listing and "vgg16 max 32px random float32" in listing
+    listing = CliRunner().invoke(main, ["--list"]).output.splitlines()
+    names = {line.split()[0]: index for index, line in enumerate(listing)
+             if line.startswith("train-vgg16-")}
+    assert len(names) == 3
+    for entry in found:
+        head = listing[names[entry.path.name]].split()
+        assert head[1:3] == [str(entry.rows), "rows"] and head[4] == "MB"
+        settings = listing[names[entry.path.name] + 1]
+        assert settings.startswith("    vgg16 ") and settings.endswith(
+            f"; images in {entry.attrs['dataset_root']}")
+    assert any("vgg16 max 32px random float32" in line for line in listing)
 
 
 @pytest.mark.parametrize("change", ["added", "removed", "rewritten"])
