@@ -130,12 +130,22 @@ def model_parameters(spec: ModelSpec) -> list[str]:
     return list(spec.build(0, 1).get_params(deep=False))
 
 
+# Other names users give the models (lower case, without '-', '_' or spaces).
+MODEL_ALIASES = {
+    "logistic": "logreg", "logisticregression": "logreg", "lr": "logreg",
+    "randomforest": "rf", "randomforestclassifier": "rf",
+    "xgboost": "xgb", "xgbclassifier": "xgb", "gradientboosting": "xgb",
+    "svc": "svm", "linearsvc": "svm", "linearsvm": "svm",
+    "kneighbors": "knn", "kneighborsclassifier": "knn", "nearestneighbors": "knn",
+}
+
+
 def get_model(name: str) -> ModelSpec:
     """The registry entry for `name`, or a ModelError listing the models there are."""
     try:
         return MODELS[name]
     except KeyError:
-        guess = did_you_mean(name, MODELS)
+        guess = did_you_mean(name, MODELS, MODEL_ALIASES)
         raise ModelError(f"unknown model '{name}'; {guess}choose one of: {', '.join(MODELS)} "
                          "(classify --list-models)") from None
 

@@ -10,7 +10,7 @@ import difflib
 import functools
 import hashlib
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,14 @@ RANDOM_SEED = 1234
 RANDOM_INIT = f"keras initializers, seed {RANDOM_SEED} + position"
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """'did you mean X or Y? ' for the closest of `choices` to a misspelt name, or ''."""
+def did_you_mean(name: str, choices: Iterable[str], aliases: Mapping[str, str] | None = None
+                 ) -> str:
+    """'did you mean X or Y? ' for the closest of `choices` to a misspelt name, or to
+    another name of the same thing (`aliases`, compared without case, '-', '_' or
+    spaces); '' when none is close."""
+    plain = "".join(ch for ch in name.lower() if ch not in "-_ ")
+    if aliases and plain in aliases:
+        return f"did you mean {aliases[plain]}? "
     close = difflib.get_close_matches(name.lower(), list(choices), n=2)
     return f"did you mean {' or '.join(close)}? " if close else ""
 

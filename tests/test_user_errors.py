@@ -100,6 +100,10 @@ def test_unknown_model_suggests_the_closest() -> None:
     with pytest.raises(ModelError) as error:
         get_model("forest")
     assert "did you mean" not in str(error.value)
+    for other_name, model in (("LogisticRegression", "logreg"), ("lr", "logreg"),
+                              ("random_forest", "rf"), ("SVC", "svm"), ("k-neighbors", "knn")):
+        with pytest.raises(ModelError, match=f"'{other_name}'; did you mean {model}\\? choose"):
+            get_model(other_name)
 
 
 def test_offline_imagenet_error_suggests_the_offline_backbone(tmp_path: Path, monkeypatch
