@@ -181,7 +181,8 @@ def _settings_table(settings: Mapping[str, Any]) -> str:
 
 def _shown(value: Any) -> str:
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items()) or "(none)"
+        # A setting that does not apply (None, e.g. random_init for ImageNet weights) is left out.
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items() if v is not None) or "(none)"
     if isinstance(value, list | tuple):
         return ", ".join(_shown(v) for v in value) or "(none)"
     if isinstance(value, float):
