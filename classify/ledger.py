@@ -93,16 +93,14 @@ class HistoryFilter:
     pooling: str | None = None
 
     def describe(self) -> str:
-        return " ".join(f"--{name} {value}" for name, value in (
-            ("model", self.model), ("dataset", self.dataset), ("backbone", self.backbone),
-            ("pooling", self.pooling)) if value is not None)
+        return " ".join(f"--{name} {value}" for name, value in asdict(self).items()
+                        if value is not None)
 
     def keeps(self, row: Mapping[str, str]) -> bool:
         # A dataset given as a folder (--dataset data/flowers17/) is named by its last part,
         # as extract names the files.
         dataset = None if self.dataset is None else Path(self.dataset.rstrip("/")).name
-        wanted = {"model": self.model, "dataset": dataset, "backbone": self.backbone,
-                  "pooling": self.pooling}
+        wanted = {**asdict(self), "dataset": dataset}
         return all(value is None or value in _values(row, column)
                    for column, value in wanted.items())
 

@@ -227,7 +227,7 @@ def folder_truth(
     if not folders:
         return None
     known = {path: name for path, name in folders.items() if name in label_names}
-    unknown = sorted({f"{name}/" for name in folders.values()} - {f"{n}/" for n in label_names})
+    unknown = [f"{name}/" for name in sorted(set(folders.values()) - set(label_names))]
     if not unknown:
         return FolderTruth(known, None)
     classes = f"the model knows {_names(label_names)}"
