@@ -110,5 +110,6 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
         for start in range(0, len(self.pivots_), BLOCK_ROWS):
             block = self.pivots_[start : start + BLOCK_ROWS]
             order = np.argsort(block)
-            out += A[start : start + len(block)][order].T @ np.asarray(rows[block[order]])
+            weights = A[start : start + len(block)][order].T.astype(rows.dtype)
+            out += weights @ np.asarray(rows[block[order]])  # in the rows' precision
         return out.astype(self.rows_.dtype)
