@@ -73,8 +73,15 @@ def _on_cluster(X: np.ndarray) -> Any:
     return da.from_array(X.astype(np.float32), chunks=(50, -1))  # 5 row blocks
 
 
-def test_the_logreg_cluster_search_answers_as_grid_search_cv(client: Any) -> None:
+@pytest.mark.parametrize("offset", [0.0, 2.0], ids=["centred features", "non-negative"])
+def test_the_logreg_cluster_search_answers_as_grid_search_cv(client: Any, offset: float
+                                                             ) -> None:
+    """The same scores and model as GridSearchCV; the optimiser runs on centred rows, and
+    features far from zero mean (ReLU outputs) check that it hands back the intercept for
+    the rows as they are."""
     X, y = problem(240, 16, seed=1, spread=0.5)
+    if offset:
+        X = np.maximum(X + offset, 0)
     Cs = [0.001, 0.01, 0.1, 1.0]
     search = ClusterSearch(LogisticRegression(solver="newton-cg"), {"C": Cs}, cv=_folds(),
                            client=client, progress=False)
