@@ -123,7 +123,10 @@ def load(
     import dask
     import dask.array as da
 
-    header = read_header(path)
+    from classify.experiment import float64_notes
+
+    with float64_notes(announce):
+        header = read_header(path)
     labels = protocol.split_labels(
         header.y, header.label_names, test_size, seed, announce, header.path
     )

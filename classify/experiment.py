@@ -74,21 +74,27 @@ class ExperimentResult:
     files: SavedFiles
 
 
-def load_features(paths: Sequence[Path], announce: Callable[[str], None]) -> Features:
-    """The features of a run: one file, or several fused (classify.fusion)."""
-    from classify.fusion import read_fused
-
+@contextmanager
+def float64_notes(announce: Callable[[str], None]) -> Iterator[None]:
+    """Reading feature files inside: their float64 notes as `note:` lines, once each;
+    any other warning goes on as it was."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", Float64Note)
-        features = read_fused(paths)
-    notes = {str(w.message) for w in caught if issubclass(w.category, Float64Note)}
-    for note in sorted(notes):  # the file's checks and its read each see the dtype
+        yield
+    for note in sorted({str(w.message) for w in caught if issubclass(w.category, Float64Note)}):
         announce(f"note: {note}")
     for warning in caught:
         if not issubclass(warning.category, Float64Note):
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
-    return features
+
+
+def load_features(paths: Sequence[Path], announce: Callable[[str], None]) -> Features:
+    """The features of a run: one file, or several fused (classify.fusion)."""
+    from classify.fusion import read_fused
+
+    with float64_notes(announce):
+        return read_fused(paths)
 
 
 @contextmanager

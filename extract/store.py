@@ -152,7 +152,10 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
     except (OSError, RuntimeError, TypeError, ValueError) as exc:
         raise FeatureFileError(f"{path}: unreadable attributes ({one_line(exc)})") from None
     if "format_version" not in attrs:
-        raise FeatureFileError(f"{path}: no format_version attribute; not an offtheshelf file")
+        raise FeatureFileError(
+            f"{path}: no format_version attribute; not an offtheshelf file (one you write "
+            "yourself needs format_version=1 and complete=True: README, 'The feature file')"
+        )
     version = _integer(attrs["format_version"])
     if version is None or version < 1:
         raise FeatureFileError(f"{path}: format_version must be a positive integer")
@@ -164,6 +167,11 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
     n_attr = _integer(attrs.get("n_written", 0))
     if n_attr is None or n_attr < 0:
         raise FeatureFileError(f"{path}: n_written must be a non-negative integer")
+    if not allow_partial and attrs.get("complete") is not True and "n_written" not in attrs:
+        raise FeatureFileError(
+            f"{path}: no complete=True attribute: extract sets it when it finishes; on a "
+            "file you write yourself, set it once every row is in"
+        )
     if not allow_partial and attrs.get("complete") is not True:
         raise FeatureFileError(
             f"{path}: partial extraction ({n_attr} rows written, "
@@ -173,6 +181,10 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
     if missing:
         raise FeatureFileError(f"{path}: missing dataset(s) {', '.join(missing)}")
     feats = _features_dataset(f, path)
+    if feats.dtype == np.float64:  # numpy's default: files users write themselves
+        warnings.warn(Float64Note(f"{path}: float64 features, read as float32"), stacklevel=3)
+    # Files users write themselves may leave the width out; the dataset has it.
+    attrs.setdefault("feature_dim", int(feats.shape[1]))
     labels = _dataset(f, path, "labels", 1, "iu")
     paths_ds = _dataset(f, path, "paths", 1, "T")
     names_ds = _dataset(f, path, "label_names", 1, "T")
@@ -209,9 +221,7 @@ class Float64Note(UserWarning):
 
 def _features_dataset(f: h5py.File, path: Path) -> h5py.Dataset:
     feats = _dataset(f, path, "features", 2, "f")
-    if feats.dtype == np.float64:  # numpy's default: files users write themselves
-        warnings.warn(Float64Note(f"{path}: float64 features, read as float32"), stacklevel=2)
-    elif feats.dtype.itemsize > 4:
+    if feats.dtype != np.float64 and feats.dtype.itemsize > 4:  # float64: read as float32
         raise FeatureFileError(f"{path}: 'features' must be float16, float32 or float64, "
                                f"found {feats.dtype}")
     return feats

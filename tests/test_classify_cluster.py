@@ -286,6 +286,17 @@ def test_nan_features_are_refused_by_the_workers(outputs: Path, scheduler: str) 
     )
 
 
+def test_a_float64_file_gets_the_one_note_line_on_the_cluster(outputs: Path, scheduler: str
+                                                               ) -> None:
+    from test_classify_experiment import _as_float64
+
+    path = _as_float64(write_feature_file(outputs / "features" / "numpy-vgg16-avg.h5"))
+    result = run(outputs, "--features", str(path), "--cluster", scheduler, "--grid", "C=1")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if "float64 features" in line] == [
+        f"note: {path}: float64 features, read as float32"]
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

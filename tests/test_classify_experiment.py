@@ -78,6 +78,43 @@ def test_a_float64_file_is_read_as_float32_with_one_note(outputs: Path) -> None:
     assert "accuracy    1.0000" in result.output or "accuracy    0.9" in result.output
 
 
+def _numpy_file(path: Path, attrs: dict) -> Path:
+    """A feature file as a user writes it from numpy: float64 rows, the README's datasets
+    and nothing of what extract records."""
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    with h5py.File(path, "w") as f:
+        f["features"] = rng.standard_normal((90, 12)) + y[:, None]
+        f["labels"] = y.astype(np.int32)
+        f["label_names"] = ["cat", "dog", "owl"]
+        f["paths"] = [f"{i:03d}.jpg" for i in range(90)]
+        f.attrs.update(attrs)
+    return path
+
+
+def test_a_file_written_from_numpy_with_the_two_attributes_is_classified(outputs: Path
+                                                                          ) -> None:
+    path = _numpy_file(outputs / "mine.h5", {"format_version": 1, "complete": True})
+    result = run(outputs, "--features", str(path), "--jobs", "1", "--grid", "C=0.1,1")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("note:")] == [
+        f"note: {path}: float64 features, read as float32"]
+    assert "data        90 x 12 float32, 3 classes" in result.output
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ({}, "no format_version attribute; not an offtheshelf file (one you write yourself "
+         "needs format_version=1 and complete=True"),
+    ({"format_version": 1}, "no complete=True attribute: extract sets it when it finishes; "
+                            "on a file you write yourself, set it once every row is in"),
+], ids=["no format_version", "no complete"])
+def test_a_file_written_from_numpy_without_them_is_told_what_to_add(
+        outputs: Path, attrs: dict, message: str) -> None:
+    path = _numpy_file(outputs / "mine.h5", attrs)
+    assert_one_line_error(run(outputs, "--features", str(path)), f"{path}: {message}")
+
+
 @pytest.mark.parametrize("value", [np.nan, 1e300], ids=["NaN", "beyond float32: inf"])
 def test_a_float64_file_with_non_finite_values_is_still_refused(outputs: Path, value: float
                                                                 ) -> None:
