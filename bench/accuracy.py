@@ -25,7 +25,7 @@ import click
 
 from bench.photos import flowers_subset
 from bench.report import BENCH_DIR, emit
-from classify.ledger import read_rows
+from classify.report.ledger import read_rows
 from extract.datasets import FLOWERS17_CLASSES, FLOWERS17_PER_CLASS
 
 WORK = BENCH_DIR / "accuracy"

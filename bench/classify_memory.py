@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.report import emit
 from extract.consolidate import FeatureFileWriter
-from extract.store import FeatureFileError, read_attrs
+from extract.featurefile import FeatureFileError, read_attrs
 
 FULL = {"rows": 8677, "dims": 25088, "classes": 101, "grids": ("C",)}
 QUICK = {"rows": 2000, "dims": 4096, "classes": 20, "grids": ("C=0.01,1",)}

@@ -37,7 +37,7 @@ from bench.classify_memory import write_synthetic
 from bench.report import emit
 from classify.models import DECADES_1E4_TO_1E3
 from classify.protocol import split_rows
-from extract.store import FeatureFileError, read_attrs, read_features
+from extract.featurefile import FeatureFileError, read_attrs, read_features
 
 POOLED_SIGNAL = 0.24
 # rows, features, classes, class-mean scale (None: write_synthetic's default)

@@ -27,7 +27,7 @@ import extract.quiet  # noqa: F401 - first: keeps native log lines off the termi
 from bench.extraction import weights_for
 from bench.photos import flowers_subset
 from bench.report import emit
-from extract.store import read_features
+from extract.featurefile import read_features
 
 BACKBONE = "efficientnet_lite0"
 BATCH = 32
@@ -50,13 +50,14 @@ def reader_rate(photos: Path) -> tuple[float, int]:
 
     The ceiling of one worker whose model is much faster than these CPUs (a GPU).
     """
-    from extract import backbones, pipeline
+    from extract import reader
+    from extract.backbones import registry
     from extract.scan import scan
 
     files = scan(photos).absolute()
-    threads = pipeline.balanced_threads(files, 224, None, on_gpu=True)
-    batches = pipeline.image_batches(files, size=224, batch_size=BATCH, threads=threads,
-                                     preprocess=backbones.preprocess_function(BACKBONE))
+    threads = reader.balanced_threads(files, 224, None, on_gpu=True)
+    batches = reader.image_batches(files, size=224, batch_size=BATCH, threads=threads,
+                                     preprocess=registry.preprocess_function(BACKBONE))
     started = time.perf_counter()
     count = sum(len(indices) for indices, _ in batches)
     return count / (time.perf_counter() - started), threads

@@ -29,7 +29,9 @@ import numpy as np
 import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from bench.photos import flowers_subset
 from bench.report import emit
-from extract import backbones, engines
+from common import hardware
+from extract import mapper as engines
+from extract.backbones import registry
 from extract.scan import scan
 from extract.settings import Settings
 
@@ -93,12 +95,12 @@ def end_to_end(mapper: engines.Mapper, files: list[str], name: str, size: int,
                batch_size: int, threads: int) -> tuple[float, float, np.ndarray]:
     """Images/s from JPEG files to rows in memory (reader + mapper loop), CPU
     milliseconds per image (all threads), and the rows."""
-    from extract import pipeline
+    from extract import reader
 
-    preprocess = backbones.preprocess_function(name)
+    preprocess = registry.preprocess_function(name)
     rows = np.empty((len(files), mapper.feature_dim), np.float32)
     started, cpu = time.perf_counter(), time.process_time()
-    for indices, images in pipeline.image_batches(files, size=size, batch_size=batch_size,
+    for indices, images in reader.image_batches(files, size=size, batch_size=batch_size,
                                                   preprocess=preprocess, threads=threads):
         rows[indices.numpy()] = mapper(images)
     return (len(files) / (time.perf_counter() - started),
@@ -107,18 +109,17 @@ def end_to_end(mapper: engines.Mapper, files: list[str], name: str, size: int,
 
 def preloaded(files: list[str], name: str, size: int, batch_size: int) -> list:
     """The photos decoded and preprocessed once, kept in memory as batches."""
-    from extract import pipeline
+    from extract import reader
 
-    return [images.numpy() for _, images in pipeline.image_batches(
+    return [images.numpy() for _, images in reader.image_batches(
         files, size=size, batch_size=batch_size,
-        preprocess=backbones.preprocess_function(name))]
+        preprocess=registry.preprocess_function(name))]
 
 
 def measure(name: str, files: list[str], batch_size: int) -> tuple[list[dict], dict]:
     """The table's lines for one backbone, and each line's rows (by label)."""
-    from extract import pipeline
 
-    spec = backbones.get_spec(name)
+    spec = registry.get_spec(name)
     batches = preloaded(files[:FORWARD_IMAGES], name, spec.input_size, batch_size)
     lines, features = [], {}
     for run in runs():
@@ -127,7 +128,7 @@ def measure(name: str, files: list[str], batch_size: int) -> tuple[list[dict], d
         built = time.perf_counter()
         mapper = engines.build_mapper(settings)
         build_s = time.perf_counter() - built
-        threads = (max(1, pipeline.cores() // 4) if run.today
+        threads = (max(1, hardware.cores() // 4) if run.today
                    else engines.reader_threads(mapper, files, spec.input_size))
         before, forward_cpu = forward_costs(mapper, batches)
         end_to_end(mapper, files[:batch_size], name, spec.input_size, batch_size, threads)
@@ -197,7 +198,7 @@ def decode_rows(tmp: Path, batch_size: int, quick: bool) -> list[dict]:
     threads, and efficientnet_lite0 on OpenVINO end to end on them."""
     import tensorflow as tf
 
-    from extract import pipeline
+    from extract import reader
 
     photo = large_photo(tmp / "large.jpg")
     files = [str(photo)] * (16 if quick else LARGE_PHOTOS)
@@ -209,9 +210,9 @@ def decode_rows(tmp: Path, batch_size: int, quick: bool) -> list[dict]:
         full(data).numpy()
     lines = [{"what": "tf.io.decode_jpeg full scale + resize", "threads": 1,
               "img_s": 16 / (time.perf_counter() - started)}]
-    for threads in sorted({1, pipeline.cores()}):
+    for threads in sorted({1, hardware.cores()}):
         started = time.perf_counter()
-        for _ in pipeline.image_batches(files, size=224, batch_size=batch_size,
+        for _ in reader.image_batches(files, size=224, batch_size=batch_size,
                                         preprocess=lambda x: x, threads=threads):
             pass
         lines.append({"what": "reader (DCT-scaled decode + resize)", "threads": threads,
@@ -231,11 +232,10 @@ def header() -> str:
     import openvino as ov
 
     capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    from extract import pipeline
 
-    return (f"CPU: {engines.cpu_model()}, {pipeline.cores()} cores; bf16 hardware: "
-            f"{', '.join(engines.bf16_hardware()) or 'none'} (AMX: "
-            f"{'yes' if 'amx_bf16' in engines.cpu_flags() else 'no'}); OpenVINO "
+    return (f"CPU: {hardware.cpu_model()}, {hardware.cores()} cores; bf16 hardware: "
+            f"{', '.join(hardware.bf16_hardware(hardware.cpu_flags())) or 'none'} (AMX: "
+            f"{'yes' if 'amx_bf16' in hardware.cpu_flags() else 'no'}); OpenVINO "
             f"{ov.get_version().split('-')[0]} capabilities: {', '.join(capabilities)}")
 
 

@@ -119,10 +119,11 @@ def mean_use(samples: list[float]) -> str:
 def measure(files: list[str], name: str, precision: str, smoke: bool, batch: int) -> dict:
     """Forward and end-to-end img/s of one backbone at one precision, with GPU use."""
     from bench.extraction import end_to_end, forward_rate, preloaded, weights_for
-    from extract import backbones, engines
+    from extract import mapper as engines
+    from extract.backbones import registry
     from extract.settings import Settings
 
-    spec = backbones.get_spec(name)
+    spec = registry.get_spec(name)
     size = 32 if smoke else spec.input_size
     settings = Settings(name, "random" if smoke else weights_for(name), spec.pooling, size,
                         engine="tensorflow", precision=precision)
@@ -169,7 +170,7 @@ def extract_and_classify(photos: Path, tmp: Path, smoke: bool, n: int) -> list[d
     for device, env in (("cuda", None), ("cpu", no_gpu)):
         command = [str(bin_dir / "classify"), "--features", str(features), "--model", "xgb",
                    "--outputs", str(tmp / f"outputs-{device}")]
-        from extract.cluster import gpu_count
+        from common.hardware import gpu_count
 
         label = device if device == "cpu" or gpu_count() else "cpu (no GPU visible)"
         rows.append({"step": "classify --model xgb (one fit)", "device": label,
@@ -193,7 +194,7 @@ def main() -> None:
         os.execv(sys.executable, [sys.executable, "-m", "bench.gpu", "--no-install",
                                   *sys.argv[1:]])
     from bench.report import emit
-    from extract.cluster import gpu_count
+    from common.hardware import gpu_count
 
     if not args.smoke and gpu_count() == 0:
         raise SystemExit("bench.gpu: nvidia-smi lists no GPU; on a CPU run --smoke")

@@ -22,7 +22,8 @@ import extract.quiet  # noqa: F401 - first: keeps native log lines off the termi
 from bench.extraction import end_to_end, forward_rate, preloaded, weights_for
 from bench.photos import flowers_subset
 from bench.report import emit
-from extract import backbones, engines
+from extract import mapper as engines
+from extract.backbones import registry
 from extract.scan import scan
 from extract.settings import Settings
 
@@ -31,7 +32,7 @@ BACKBONE = "efficientnet_lite0"
 
 def batch_rows(photos_dir: Path, batch_sizes: tuple[int, ...]) -> list[dict]:
     """Forward and end-to-end rates by batch size, on the engine `--engine auto` picks."""
-    spec = backbones.get_spec(BACKBONE)
+    spec = registry.get_spec(BACKBONE)
     engine = engines.resolve_engine("auto")
     mapper = engines.build_mapper(Settings(BACKBONE, weights_for(BACKBONE), spec.pooling,
                                            spec.input_size, engine=engine))

@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import text
+
 BENCH_DIR = Path("outputs") / "bench"
 
 
 def machine() -> dict[str, Any]:
     """What the figures were taken on."""
-    from extract.engines import cpu_model
+    from common.hardware import cpu_model
 
     return {
         "cpus": os.cpu_count(),
@@ -36,11 +38,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    return "\n".join(lines)
+    return "\n".join(text.table(cells, columns, rule=True))
 
 
 def emit(name: str, figures: dict[str, Any], rows: list[dict[str, Any]], note: str = "") -> Path:

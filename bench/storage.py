@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.report import emit
 from extract.consolidate import FeatureFileWriter
-from extract.store import read_features
+from extract.featurefile import read_features
 
 COMPRESSIONS = (None, "lzf", "gzip")
 

@@ -1,6 +1,6 @@
 """Model bundles that load without running code.
 
-A bundle is a folder: bundle.json (the metadata, classify.records.ModelBundle), and
+A bundle is a folder: bundle.json (the metadata, classify.report.records.ModelBundle), and
 the estimator as skops (scikit-learn objects; loading refuses any type outside
 TRUSTED_TYPES, so a shared file cannot run code) or, for XGBoost, the booster in
 XGBoost's own JSON (any steps before it in skops). Bundles of format 1 (one .joblib
@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from classify.records import BUNDLE_FORMAT_VERSION, ModelBundle
+from classify.report.records import BUNDLE_FORMAT_VERSION, ModelBundle, write_json
+from common.errors import UserError
 
 METADATA = "bundle.json"
 ESTIMATOR = "estimator.skops"
@@ -41,7 +42,7 @@ TRUSTED_TYPES = frozenset({
 })
 
 
-class BundleError(Exception):
+class BundleError(UserError):
     """A model bundle that cannot be used; the message names it and the way out."""
 
 
@@ -54,7 +55,6 @@ def save_bundle(folder: Path, bundle: ModelBundle) -> None:
     import skops.io as sio
     from sklearn.pipeline import Pipeline
 
-    from classify.reports import write_json
 
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

@@ -11,18 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from classify.ledger import HistoryFilter, LedgerError, format_table, read_rows
 from classify.models import (
     MODELS,
     SCORINGS,
     ModelError,
     ModelSpec,
+    describe_models,
     get_model,
     model_parameters,
     resolve_grid,
 )
-from extract.errors import os_error_line
+from classify.report.ledger import HistoryFilter, LedgerError, format_table, read_rows
+from common.dask_cluster import ClusterError, local_workers
+from common.errors import UserError, os_error_line
 
 RESULTS_FILE = "results.csv"
 
@@ -102,7 +105,7 @@ def _print_history(outputs: Path, filters: HistoryFilter, ignored: list[str]) ->
         shown = "" if len(rows) == len(recorded) else f" matching {filters.describe()}"
         click.echo(f"{len(rows)} of {len(recorded)} runs in {path}{shown}, best accuracy first:\n")
         click.echo(format_table(rows))
-    from classify.html_report import write_index
+    from classify.report.html import write_index
 
     try:  # rewritten here too, for runs recorded before the page existed
         page = write_index(outputs, RESULTS_FILE)
@@ -114,8 +117,6 @@ def _print_history(outputs: Path, filters: HistoryFilter, ignored: list[str]) ->
 
 def _history_options(ctx: click.Context) -> tuple[HistoryFilter, list[str]]:
     """--history's filters, and the other options given on the command line (ignored)."""
-    from click.core import ParameterSource
-
     given = [p for p in ctx.command.params
              if p.name and p.name not in HISTORY_READS
              and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE,
@@ -146,8 +147,6 @@ EXAMPLES = """Examples:
 def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     """An eager flag: print the models and their default grids, and stop."""
     if value and not ctx.resilient_parsing:
-        from classify.models import describe_models
-
         click.echo(describe_models())
         ctx.exit()
 
@@ -299,9 +298,7 @@ def main(
     if history:
         _print_history(outputs, *_history_options(click.get_current_context()))
         return
-    from classify.experiment import ExperimentConfig, ExperimentError, run
-    from classify.protocol import ProtocolError
-    from extract.store import FeatureFileError
+    from classify.experiment import ExperimentConfig, run
 
     try:
         grid = resolve_grid(spec, grid_options, model_parameters(spec))
@@ -315,14 +312,9 @@ def main(
     config = ExperimentConfig(features=tuple(paths), model=spec.name, grid=grid, scoring=scoring,
                               scale=scale, test_size=test_size, cv=cv, seed=seed, jobs=jobs,
                               cluster=cluster, outputs=outputs)
-    errors: tuple[type[Exception], ...] = (FeatureFileError, ProtocolError, ExperimentError)
-    if cluster is not None:
-        from extract.cluster import ClusterError
-
-        errors += (ClusterError,)
     try:
         result = run(config, announce=click.echo)
-    except errors as exc:
+    except UserError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # e.g. no room in TMPDIR for the shared training part
         raise click.ClickException(os_error_line(exc, outputs)) from None
@@ -335,8 +327,7 @@ def main(
 def _check_cluster(cluster: str, spec: ModelSpec, grid: dict[str, list[Any]], scale: bool
                    ) -> None:
     """Refuse a --cluster run that cannot work before any cluster starts."""
-    from classify.cluster import unsupported
-    from extract.cluster import ClusterError, local_workers
+    from classify.cluster import unsupported  # sklearn loads with the cluster backend
 
     try:
         local_workers(cluster)

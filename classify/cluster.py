@@ -3,7 +3,7 @@
 The client reads and checks the file's header, labels and names (small) and decides
 the split and the folds exactly as the local path does; the workers read the feature
 rows themselves, block by block, and keep the training and test parts in memory
-(persisted) for the whole run. The search (classify.search.cluster.ClusterSearch) fits
+(persisted) for the whole run. The search (classify.search.on_dask.ClusterSearch) fits
 logreg out of core and xgb through XGBoost's Dask interface; both end as ordinary
 fitted estimators, so the saved bundle is the same as a local run's and `predict` needs
 no cluster.
@@ -15,6 +15,7 @@ import math
 import os
 import socket
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from classify import protocol
-from classify.cluster_logreg import block_futures
+from classify.config import ExperimentConfig
+from classify.fitting import (
+    Fitted,
+    feature_source,
+    fit_failure,
+    fit_note,
+    float64_notes,
+    recorded_warnings,
+    timed,
+)
 from classify.models import ModelSpec
 from classify.protocol import LabelSplit
-from extract.store import (
+from classify.search.dask_logreg import block_futures
+from classify.search.on_dask import ClusterSearch, fit_on_cluster
+from common.dask_cluster import ClusterError, connect
+from common.errors import os_error_line
+from extract.featurefile import (
     FeatureFileError,
     FeatureHeader,
     nonfinite_error,
@@ -37,9 +51,6 @@ from extract.store import (
 if TYPE_CHECKING:
     import dask.array as da
     from distributed import Client
-
-    from classify.experiment import ExperimentConfig, Fitted
-
 # What each model is on a cluster (the report's model line).
 MODELS = {
     "logreg": "multinomial logistic regression (out-of-core L-BFGS-B on the Dask workers)",
@@ -123,8 +134,6 @@ def load(
     import dask
     import dask.array as da
 
-    from classify.experiment import float64_notes
-
     with float64_notes(announce):
         header = read_header(path)
     labels = protocol.split_labels(
@@ -160,9 +169,6 @@ def predict(client: Client, estimator: Any, X: da.Array) -> np.ndarray:
 def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentConfig,
          announce: Callable[[str], None]) -> tuple[Any, Any]:
     """The search (a ClusterSearch, or None without a grid) and the model to save."""
-    from classify.experiment import fit_failure, fit_note
-    from classify.search.cluster import ClusterSearch, fit_on_cluster
-
     grid = dict(config.grid)
     template = spec.build(config.seed, config.jobs)
     n_splits = protocol.fold_count(data.labels, config.cv, announce) if grid else 0
@@ -181,13 +187,8 @@ def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentC
 def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
         announce: Callable[[str], None]) -> Fitted:
     """The experiment's search and refit on the cluster `config.cluster`."""
-    from contextlib import ExitStack
-
-    from distributed import CancelledError
+    from distributed import CancelledError  # Dask loads only on a cluster run
     from distributed.scheduler import KilledWorker
-
-    from classify.experiment import Fitted, feature_source, recorded_warnings, timed
-    from extract.cluster import ClusterError, connect
 
     assert config.cluster is not None
     path = config.features[0]
@@ -212,8 +213,6 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
             with timed(timings, "test"):
                 y_pred = predict(client, estimator, data.X_test)
     except OSError as exc:  # e.g. the scheduler went away mid-run
-        from extract.errors import os_error_line
-
         raise ClusterError(os_error_line(exc, config.cluster)) from None
     except (KilledWorker, CancelledError) as exc:  # workers died or left mid-run
         raise ClusterError(f"--cluster {config.cluster}: the run lost its workers "

@@ -16,11 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from extract.store import FeatureFileError, Features, read_features
+from extract.featurefile import Extractor, FeatureFileError, Features, read_features
 
-# Root attributes that describe how a file's rows were computed; fused, each becomes
-# the files' values joined by "+" (backbone efficientnet_lite0+efficientnet_lite1).
-JOINED_ATTRS = ("backbone", "weights", "pooling", "input_size", "preprocessing", "dtype")
 WAY_OUT = "fuse files extracted from the same images"
 
 
@@ -51,7 +48,7 @@ def read_fused(paths: Sequence[Path]) -> Features:
         parts.append(_aligned(first, read_features(path)))
     attrs = {
         **first.attrs,
-        **{key: "+".join(str(part.attrs.get(key)) for part in parts) for key in JOINED_ATTRS},
+        **Extractor.joined([Extractor.from_attrs(part.attrs) for part in parts]),
         "feature_dim": sum(part.X.shape[1] for part in parts),
         "extractors": [part.attrs for part in parts],
         "files": [str(part.path) for part in parts],

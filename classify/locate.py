@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import UserError
 from extract import cache
 
 
-class LocateError(ValueError):
+class LocateError(UserError, ValueError):
     """No single feature file matches what the user named."""
 
 

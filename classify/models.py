@@ -10,14 +10,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from extract.backbones import did_you_mean
+from common.errors import UserError
+from common.hardware import gpu_count
+from common.text import did_you_mean
 
 DECADES_1E4_TO_1E3 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 # What `--scoring` may name: scikit-learn scorer names (classify.search).
 SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """An unknown model name or an unusable `--grid` request; the message lists valid names."""
 
 
@@ -50,8 +52,6 @@ def _rf(seed: int, n_jobs: int) -> Any:
 
 def _xgb(seed: int, n_jobs: int) -> Any:
     from xgboost import XGBClassifier
-
-    from extract.cluster import gpu_count
 
     return XGBClassifier(
         tree_method="hist",

@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from extract.store import Features
+from common.errors import UserError
+from extract.featurefile import Features
 
 # Two images to appear in every training fold, one for the test part.
 MIN_IMAGES_PER_CLASS = 3
 COPY_BLOCK_ROWS = 1024
 
 
-class ProtocolError(ValueError):
+class ProtocolError(UserError, ValueError):
     """The data cannot support the requested protocol; the message says which option to change."""
 
 

@@ -2,7 +2,7 @@
 
 Everything that decides the rows is a file's identity; its name carries a short digest
 of that identity, so files for other folders or settings live side by side and never
-replace each other. Only h5py and numpy are imported (through `store`): `classify`
+replace each other. Only h5py and numpy are imported (through `featurefile`): `classify`
 finds files with this module on a machine without TensorFlow.
 """
 
@@ -16,20 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extract import store
+from common import text
+from extract import featurefile
+from extract.featurefile import Extractor, Role
 
-# The attributes that make up a file's identity, in the order a difference is named.
-IDENTITY_KEYS = ("dataset_root", "backbone", "weights", "preprocessing", "pooling",
-                 "input_size", "dtype", "engine", "precision", "random_init")
-# What a file written before engines existed computed its rows with.
-LEGACY_DEFAULTS = {"engine": "tensorflow", "precision": "float32"}
+
+def identity_keys() -> tuple[str, ...]:
+    """The attributes that make up a file's identity, in the order a difference is named."""
+    return ("dataset_root", *Extractor.names(Role.IDENTITY))
+
+
+def identity(dataset_root: str | None, extractor: Extractor) -> dict[str, Any]:
+    """Everything that decides the rows: the images' folder and the extractor's settings."""
+    return {"dataset_root": dataset_root, **extractor.view(Role.IDENTITY)}
 
 
 def digest(identity: dict[str, Any]) -> str:
     """A stable hex digest of an identity (its keys in any order)."""
     # A setting that does not apply (None) is left out, so files made before it existed
     # keep their names.
-    text = json.dumps({key: identity[key] for key in IDENTITY_KEYS
+    text = json.dumps({key: identity[key] for key in identity_keys()
                        if identity.get(key) is not None}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -42,12 +48,12 @@ def file_name(dataset: str, backbone: str, pooling: str, identity: dict[str, Any
 
 def identity_of(attrs: dict[str, Any]) -> dict[str, Any]:
     """The identity a file's attributes record (older files: engine defaults)."""
-    return {key: attrs.get(key, LEGACY_DEFAULTS.get(key)) for key in IDENTITY_KEYS}
+    return identity(attrs.get("dataset_root"), Extractor.from_attrs(attrs).with_legacy_defaults())
 
 
 def differences(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
     """`key here vs there` for each identity setting that differs."""
-    return [f"{key} {have.get(key)} vs {want.get(key)}" for key in IDENTITY_KEYS
+    return [f"{key} {have.get(key)} vs {want.get(key)}" for key in identity_keys()
             if have.get(key) != want.get(key)]
 
 
@@ -65,12 +71,11 @@ class Entry:
         return int(self.attrs.get("n_written", 0))
 
     def settings(self) -> str:
-        a = self.attrs
-        extra = "" if a.get("engine", "tensorflow") == "tensorflow" else f" {a['engine']}"
-        precision = a.get("precision", "float32")
-        extra += "" if precision == "float32" else f" {precision}"
-        return (f"{a.get('backbone')} {a.get('pooling')} {a.get('input_size')}px "
-                f"{a.get('weights')} {a.get('dtype', 'float32')}{extra}")
+        e = Extractor.from_attrs(self.attrs).with_legacy_defaults()
+        extra = "" if e.engine == "tensorflow" else f" {e.engine}"
+        extra += "" if e.precision == "float32" else f" {e.precision}"
+        return (f"{e.backbone} {e.pooling} {e.input_size}px {e.weights} "
+                f"{e.dtype or 'float32'}{extra}")
 
     def when(self) -> str:
         return _dt.datetime.fromtimestamp(self.used).strftime("%Y-%m-%d %H:%M")
@@ -84,9 +89,9 @@ def entries(folder: Path) -> list[Entry]:
     found = []
     for path in folder.glob("*.h5") if folder.is_dir() else []:
         try:
-            attrs = store.read_attrs(path)
+            attrs = featurefile.read_attrs(path)
             st = path.stat()
-        except (store.FeatureFileError, OSError):
+        except (featurefile.FeatureFileError, OSError):
             continue
         if attrs.get("complete") is True:
             found.append(Entry(path, attrs, st.st_size, st.st_mtime))
@@ -124,12 +129,10 @@ def table(found: list[Entry]) -> str:
     size and when it was last used; then, indented, its settings and its images' folder."""
     if not found:
         return "no complete feature files"
-    heads = [(e.path.name, f"{e.rows} rows", f"{e.size / 1e6:.1f} MB", f"used {e.when()}")
-             for e in found]
-    widths = [max(len(head[i]) for head in heads) for i in range(3)]
+    heads = text.table([(e.path.name, f"{e.rows} rows", f"{e.size / 1e6:.1f} MB", f"used {e.when()}")
+                   for e in found], right={1, 2})
     lines = []
     for entry, head in zip(found, heads):
-        lines.append("  ".join([head[0].ljust(widths[0]), head[1].rjust(widths[1]),
-                                head[2].rjust(widths[2]), head[3]]))
+        lines.append(head)
         lines.append(f"    {entry.settings()}; images in {entry.attrs.get('dataset_root', '?')}")
     return "\n".join(lines)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common.errors import UserError
+
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 USER_AGENT = "offtheshelf (python urllib)"
@@ -40,7 +42,7 @@ FLOWERS17_PER_CLASS = 80
 _FLOWER_IMAGE = re.compile(r"image_(\d{4})\.jpg")
 
 
-class DatasetError(Exception):
+class DatasetError(UserError):
     """A dataset cannot be found or fetched; the message is one line meant for the user."""
 
 

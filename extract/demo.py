@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
-from extract import backbones
+from extract.backbones import registry
 from extract.cli import main as extract_main
 
 DIGITS_DIR = Path("datasets") / "digits"
@@ -46,9 +46,9 @@ def write_digits(root: Path) -> Path:
 def choose_weights(backbone: str) -> str:
     """imagenet when the backbone's ImageNet weights load here, else random (said plainly)."""
     try:
-        backbones.build(backbone, weights="imagenet", pooling="avg", input_size=IMAGE_SIZE)
+        registry.build(backbone, weights="imagenet", pooling="avg", input_size=IMAGE_SIZE)
         return "imagenet"
-    except backbones.BackboneError as exc:
+    except registry.BackboneError as exc:
         click.echo(f"demo: ImageNet weights unavailable ({exc}); continuing with --weights "
                    "random, so accuracy shows a random-feature baseline", err=True)
         return "random"

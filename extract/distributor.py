@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from extract.cluster import ClusterError
-from extract.engines import Mapper, build_mapper
+from common.dask_cluster import ClusterError
+from extract.mapper import Mapper, build_mapper
 from extract.plan import Shard
 from extract.settings import RunOptions, Settings
-from extract.shard_runner import ShardResult, run_shard
+from extract.shard import ShardResult, run_shard
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -68,7 +68,7 @@ def worker_device(kind: str = "GPU") -> str | None:
     GPU memory is claimed as it is used, not all of every GPU up front (TensorFlow's
     default), which would leave nothing for the other workers on the machine.
     """
-    from extract.pipeline import tf
+    from extract.reader import tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
@@ -90,7 +90,7 @@ def _worker_rank() -> int:
 
 def run_on_worker(job: ShardJob, device: str | None = None) -> ShardResult:
     """A Dask task: one shard, with this worker's mapper (built on its first shard)."""
-    from extract.pipeline import tf
+    from extract.reader import tf
 
     with _WORKER_LOCK:
         if job.settings not in _WORKER_MAPPER:

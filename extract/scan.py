@@ -13,7 +13,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-# TensorFlow decodes these itself; TIFF goes through PIL (extract.pipeline).
+from common.errors import UserError
+
+# TensorFlow decodes these itself; TIFF goes through PIL (extract.reader).
 TF_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 PIL_EXTENSIONS = frozenset({".tif", ".tiff"})
 IMAGE_EXTENSIONS = TF_EXTENSIONS | PIL_EXTENSIONS
@@ -24,7 +26,7 @@ UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({
 })  # fmt: skip
 
 
-class ScanError(Exception):
+class ScanError(UserError):
     """The dataset root cannot be used; the message names the folder."""
 
 

@@ -8,6 +8,12 @@ the work is done (batching, sharding, compression), never what the rows hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from common.errors import UserError
+
+if TYPE_CHECKING:  # an annotation only: the record's module brings h5py
+    from extract.featurefile import Extractor
 
 ENGINES = ("auto", "tensorflow", "openvino")
 PRECISIONS = ("float32", "bfloat16", "float16")
@@ -25,6 +31,27 @@ class Settings:
     dtype: str = "float32"
     engine: str = "tensorflow"
     precision: str = "float32"
+
+    @classmethod
+    def from_extractor(cls, extractor: Extractor, *, weights: str | None = None,
+                       engine: str | None = None, precision: str | None = None) -> Settings:
+        """The settings that compute the rows `extractor` records (a file's, or a model
+        bundle's copy), by name.
+
+        `weights` replaces the record's weights identity (a weights file's path for its
+        sha256); `engine` and `precision` replace the record's where this machine runs
+        others. A record from before engines existed ran on TensorFlow at float32.
+        """
+        ran = extractor.with_legacy_defaults()
+        named = {"backbone": ran.backbone, "weights": weights or ran.weights,
+                 "pooling": ran.pooling, "input_size": ran.input_size}
+        missing = [name for name, value in named.items() if value is None]
+        if missing:
+            raise UserError(f"the extractor record names no {', '.join(missing)}, so its "
+                            "features cannot be computed again")
+        return cls(**{**named, "input_size": int(ran.input_size)},
+                   dtype=ran.dtype or "float32", engine=engine or ran.engine,
+                   precision=precision or ran.precision)
 
 
 @dataclass(frozen=True)

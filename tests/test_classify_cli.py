@@ -15,7 +15,7 @@ from featurefiles import delete_dataset, set_attr, write_feature_file
 from classify import protocol
 from classify.bundles import load_bundle
 from classify.cli import main
-from extract.store import read_features
+from extract.featurefile import read_features
 
 FAST = ["--jobs", "1", "--grid", "C=0.1,1"]
 
@@ -323,7 +323,7 @@ def test_history_lists_runs_best_first(feature_file: Path, outputs: Path) -> Non
 
 
 def test_history_rows_fit_100_columns_even_with_long_values() -> None:
-    from classify.ledger import format_table
+    from classify.report.ledger import format_table
 
     row = {"accuracy": "0.912345", "macro_f1": "0.9", "model": "logreg+scale",
            "params": json.dumps({"C": 0.001, "max_iter": 1000, "tol": 1e-6}),

@@ -16,10 +16,10 @@ from imagefolders import make_folder
 from classify import fusion
 from classify.bundles import load_bundle
 from classify.cli import main as classify_main
-from classify.predict import main as predict_main
 from extract.cli import main as extract_main
 from extract.consolidate import FeatureFileWriter
-from extract.store import read_features
+from extract.featurefile import read_features
+from predict.cli import main as predict_main
 
 NAMES = ["class_0", "class_1", "class_2", "class_3"]
 PER_CLASS = 40

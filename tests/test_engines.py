@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from extract import engines, pipeline
-from extract.backbones import preprocess_function
+from common import hardware
+from extract import mapper as engines
+from extract import reader
+from extract.backbones.registry import preprocess_function
 from extract.settings import Settings
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flowers17" / "jpg"
@@ -32,7 +34,7 @@ def _photos(n: int) -> list[str]:
 
 def _features(settings: Settings, files: list[str]) -> np.ndarray:
     mapper = engines.build_mapper(settings)
-    batches = pipeline.image_batches(files, size=settings.input_size, batch_size=8,
+    batches = reader.image_batches(files, size=settings.input_size, batch_size=8,
                                      preprocess=preprocess_function(settings.backbone))
     return np.concatenate([mapper(images) for _, images in batches])
 
@@ -166,7 +168,7 @@ def _jpeg(path: Path, width: int, height: int) -> str:
 
 
 def _read(files: list[str], size: int) -> np.ndarray:
-    batches = pipeline.image_batches(files, size=size, batch_size=4, preprocess=lambda x: x)
+    batches = reader.image_batches(files, size=size, batch_size=4, preprocess=lambda x: x)
     return np.concatenate([images.numpy() for _, images in batches])
 
 
@@ -188,14 +190,14 @@ def test_large_jpegs_decode_scaled_and_small_ones_exactly(tmp_path):
 
 def test_reader_threads_follow_the_model_rate_up_to_the_cores(tmp_path, monkeypatch):
     files = [_jpeg(tmp_path / f"p{i}.jpg", 400, 300) for i in range(3)]
-    monkeypatch.setattr(pipeline, "cores", lambda: 16)
-    per_image = pipeline.decode_seconds(files, 64)
+    monkeypatch.setattr(reader, "cores", lambda: 16)
+    per_image = reader.decode_seconds(files, 64)
     assert 0 < per_image < 1
-    slow = pipeline.balanced_threads(files, 64, 0.2 / per_image)
-    fast = pipeline.balanced_threads(files, 64, 6 / per_image)
+    slow = reader.balanced_threads(files, 64, 0.2 / per_image)
+    fast = reader.balanced_threads(files, 64, 6 / per_image)
     assert slow == 1 and 3 <= fast <= 16
-    assert pipeline.balanced_threads(files, 64, 1e9) == 16
-    assert pipeline.balanced_threads(files, 64, 1.0, on_gpu=True) == 16
+    assert reader.balanced_threads(files, 64, 1e9) == 16
+    assert reader.balanced_threads(files, 64, 1.0, on_gpu=True) == 16
 
 
 def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(monkeypatch):
@@ -208,9 +210,9 @@ def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(monkeypatch):
 
 def test_reader_cores_respect_a_workers_share(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert pipeline.cores() == 1
+    assert hardware.cores() == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert pipeline.cores() == len(os.sched_getaffinity(0))
+    assert hardware.cores() == len(os.sched_getaffinity(0))
 
 
 class _TimedMapper:
@@ -230,7 +232,7 @@ class _TimedMapper:
 
 def test_reader_threads_measure_the_mapper(tmp_path, monkeypatch):
     files = [_jpeg(tmp_path / f"p{i}.jpg", 400, 300) for i in range(3)]
-    monkeypatch.setattr(pipeline, "cores", lambda: 16)
+    monkeypatch.setattr(reader, "cores", lambda: 16)
     assert engines.measure_rate(_TimedMapper(0.05), 64) < 25
     assert engines.reader_threads(_TimedMapper(0.05), files, 64) == 1
     assert engines.reader_threads(_TimedMapper(1e-5), files, 64) == 16
@@ -256,7 +258,7 @@ def _extract_here(tmp_path, monkeypatch, *args):
 def test_a_change_of_engine_or_precision_makes_a_new_file(tmp_path, monkeypatch):
     from extract import cache
 
-    monkeypatch.setattr(engines, "bf16_hardware", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(engines, "bf16_hardware", lambda flags: ["avx512_bf16"])
     runs = [("tensorflow", "float32"), ("openvino", "float32"), ("openvino", "bfloat16")]
     for engine, precision in runs:
         result = _extract_here(tmp_path, monkeypatch, "--engine", engine,

@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from imagefolders import class_image, make_folder
 from PIL import Image
 
-from extract import backbones, cache, store
+from extract import cache, featurefile
+from extract.backbones import registry
 from extract.cli import main
+from extract.extraction import run
 from extract.plan import ROW_ORDER, plan
-from extract.runner import run
 from extract.scan import scan
 from extract.settings import RunOptions, Settings
 
@@ -34,7 +35,7 @@ def _reference_features(model, name, files, size):
     for path in files:
         rgb = np.asarray(Image.open(path).convert("RGB"))
         images.append(tf.image.resize(rgb, (size, size), method="bilinear").numpy())
-    batch = backbones.preprocess_function(name)(np.stack(images))
+    batch = registry.preprocess_function(name)(np.stack(images))
     return model.predict(batch, verbose=0)
 
 
@@ -46,8 +47,8 @@ def test_features_in_the_file_equal_the_backbones_own_output(tmp_path):
                   options=RunOptions(batch_size=3, buffer_size=4, shard_size=4),
                   log=lambda _: None)
     assert outcome.rows == 10 and outcome.feature_dim == 512 and outcome.action == "created"
-    model = backbones.build("vgg16", weights="random", pooling="avg", input_size=SIZE)
-    got = store.read_features(out)
+    model = registry.build("vgg16", weights="random", pooling="avg", input_size=SIZE)
+    got = featurefile.read_features(out)
     rows = plan(images)  # the file's row order
     assert got.paths == rows.paths and got.y.tolist() == rows.labels
     expected = _reference_features(model, "vgg16", [str(root / p) for p in rows.paths], SIZE)
@@ -74,7 +75,7 @@ def test_odd_images_become_rgb_and_broken_ones_are_skipped_and_listed(tmp_path):
     assert "%|" not in result.output  # stderr is no terminal here: no progress bar frames
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
         assert f"skipped (unreadable): {root}/class_" in result.output and name in result.output
-    got = store.read_features(tmp_path / "f.h5")
+    got = featurefile.read_features(tmp_path / "f.h5")
     assert sorted(os.path.basename(p) for p in got.skipped) == [
         "empty.jpg", "text.jpg", "truncated.jpg"]
     assert {"class_0/gray.jpg", "class_0/alpha.png", "class_1/palette.png",
@@ -132,7 +133,7 @@ def test_changed_images_update_the_file_computing_only_those(tmp_path, monkeypat
     root = make_folder(tmp_path / "data", classes=2, per_class=4)
     _in_cache(tmp_path, monkeypatch, "--dataset", str(root))
     (first,) = cache.entries(tmp_path / "outputs" / "features")
-    before = store.read_features(first.path)
+    before = featurefile.read_features(first.path)
     if change == "added":
         class_image(0, 9).save(root / "class_0" / "new.jpg")
     elif change == "removed":
@@ -147,7 +148,7 @@ def test_changed_images_update_the_file_computing_only_those(tmp_path, monkeypat
     assert f"{computed} computed, {reused} reused" in output
     (after,) = cache.entries(tmp_path / "outputs" / "features")
     assert after.path == first.path  # the same settings: the file was replaced
-    got = store.read_features(after.path)
+    got = featurefile.read_features(after.path)
     assert got.attrs["dataset_fingerprint"] == scan(root).fingerprint
     assert got.paths == plan(scan(root)).paths
     old = dict(zip(before.paths, before.X))
@@ -156,14 +157,14 @@ def test_changed_images_update_the_file_computing_only_those(tmp_path, monkeypat
             np.testing.assert_array_equal(row, old[path])  # copied, not recomputed
     fresh = tmp_path / "fresh.h5"
     assert _extract(root, fresh).exit_code == 0
-    np.testing.assert_allclose(got.X, store.read_features(fresh).X, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.X, featurefile.read_features(fresh).X, rtol=1e-5, atol=1e-5)
 
 
 def test_rows_are_in_a_seeded_order_the_same_for_every_backbone(tmp_path):
     root = make_folder(tmp_path / "data", classes=3, per_class=8)
     assert _extract(root, tmp_path / "a.h5").exit_code == 0
     assert _extract(root, tmp_path / "b.h5", "--pooling", "max").exit_code == 0
-    a, b = store.read_features(tmp_path / "a.h5"), store.read_features(tmp_path / "b.h5")
+    a, b = featurefile.read_features(tmp_path / "a.h5"), featurefile.read_features(tmp_path / "b.h5")
     assert a.paths == b.paths and a.attrs["row_order"] == ROW_ORDER
     assert a.paths != sorted(a.paths)
     # The classic split by index (train on the first 75%) sees every class on both sides.
@@ -180,7 +181,7 @@ def test_force_extracts_again_and_other_settings_never_replace_a_file(tmp_path):
     other = _extract(root, out, "--pooling", "max")
     assert other.exit_code == 1
     assert "holds features of other settings (pooling flatten vs max)" in other.output
-    assert store.read_attrs(out)["pooling"] == "flatten"
+    assert featurefile.read_attrs(out)["pooling"] == "flatten"
 
 
 def test_an_unreadable_file_is_left_alone_not_replaced(tmp_path):
@@ -196,7 +197,7 @@ def test_an_unreadable_file_is_left_alone_not_replaced(tmp_path):
 
 def test_weights_file_is_loaded_and_recorded_by_sha256(tmp_path):
     root = make_folder(tmp_path / "data", classes=2, per_class=2, ext="png")
-    model = backbones.build("vgg16", weights="random", pooling="avg", input_size=SIZE)
+    model = registry.build("vgg16", weights="random", pooling="avg", input_size=SIZE)
     for variable in model.trainable_variables:  # weights unlike the seeded random ones
         variable.assign(variable * 0.5)
     weights = tmp_path / "mine.weights.h5"
@@ -204,8 +205,8 @@ def test_weights_file_is_loaded_and_recorded_by_sha256(tmp_path):
     out = tmp_path / "f.h5"
     result = _extract(root, out, "--weights", str(weights), "--pooling", "avg")
     assert result.exit_code == 0, result.output
-    got = store.read_features(out)
-    assert got.attrs["weights"] == backbones.weights_identity(str(weights))
+    got = featurefile.read_features(out)
+    assert got.attrs["weights"] == registry.weights_identity(str(weights))
     assert got.attrs["weights"].startswith("sha256:")
     expected = _reference_features(model, "vgg16", scan(root).absolute(), SIZE)
     np.testing.assert_allclose(got.X, expected, rtol=1e-4, atol=1e-4)
@@ -224,8 +225,8 @@ def test_imagenet_weights_unreachable_names_both_alternatives(tmp_path, monkeypa
     monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras"))
     monkeypatch.setattr(vgg16, "WEIGHTS_PATH_NO_TOP",
                         f"http://127.0.0.1:{_closed_port()}/vgg16_notop.h5")
-    with pytest.raises(backbones.BackboneError) as err:
-        backbones.build("vgg16", weights="imagenet", pooling="flatten", input_size=SIZE)
+    with pytest.raises(registry.BackboneError) as err:
+        registry.build("vgg16", weights="imagenet", pooling="flatten", input_size=SIZE)
     message = str(err.value)
     assert "could not obtain ImageNet weights for vgg16" in message
     assert "--weights random" in message and "--weights PATH" in message
@@ -236,7 +237,7 @@ def test_file_records_its_settings_and_versions(tmp_path):
     root = make_folder(tmp_path / "data", classes=2, per_class=2)
     out = tmp_path / "f.h5"
     assert _extract(root, out, "--dtype", "float16", "--compression", "lzf").exit_code == 0
-    attrs = store.read_attrs(out)
+    attrs = featurefile.read_attrs(out)
     for key in ("format_version", "backbone", "weights", "pooling", "input_size",
                 "preprocessing", "feature_dim", "dataset_fingerprint", "n_written",
                 "complete", "created", "h5py_version", "tensorflow_version"):
@@ -246,7 +247,7 @@ def test_file_records_its_settings_and_versions(tmp_path):
     with h5py.File(out) as f:
         assert f["features"].dtype == np.float16
         assert f["features"].compression == "lzf"
-    assert store.read_features(out).X.shape == (4, 512)
+    assert featurefile.read_features(out).X.shape == (4, 512)
 
 
 def test_help_lists_backbones_and_options():
@@ -295,13 +296,13 @@ def test_an_imagenet_efficientnet_weights_file_keeps_the_imagenet_stem(tmp_path)
                                               input_shape=(SIZE, SIZE, 3))
     norm = next(layer for layer in built.layers
                 if isinstance(layer, keras.layers.Normalization))
-    std = np.array(backbones.IMAGENET_STDDEV_RGB)
-    norm.adapt_mean.assign(np.reshape(backbones.IMAGENET_MEAN_RGB, norm.adapt_mean.shape))
+    std = np.array(registry.IMAGENET_STDDEV_RGB)
+    norm.adapt_mean.assign(np.reshape(registry.IMAGENET_MEAN_RGB, norm.adapt_mean.shape))
     norm.adapt_variance.assign(np.reshape(std**2, norm.adapt_variance.shape))
     weights = tmp_path / "imagenet_like.weights.h5"
     built.save_weights(weights)
 
-    model = backbones.build("efficientnetb0", weights=str(weights), pooling="avg",
+    model = registry.build("efficientnetb0", weights=str(weights), pooling="avg",
                             input_size=SIZE)
     x = np.random.default_rng(0).uniform(0, 255, size=(2, SIZE, SIZE, 3)).astype(np.float32)
     # Keras' imagenet stem: ((x/255 - mean) / std) / sqrt(std). The same network without
@@ -310,7 +311,7 @@ def test_an_imagenet_efficientnet_weights_file_keeps_the_imagenet_stem(tmp_path)
                                               input_shape=(SIZE, SIZE, 3), pooling="avg")
     plain.load_weights(weights)
     scale = 1 / np.sqrt(std)
-    shifted = x * scale + 255 * np.array(backbones.IMAGENET_MEAN_RGB) * (1 - scale)
+    shifted = x * scale + 255 * np.array(registry.IMAGENET_MEAN_RGB) * (1 - scale)
     got, want = model.predict(x, verbose=0), plain.predict(shifted.astype(np.float32), verbose=0)
     scale_of = np.abs(want).max()
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * scale_of)
@@ -322,7 +323,7 @@ def test_dropping_a_mapper_frees_its_model():
     import gc
     import weakref
 
-    from extract.engines import build_mapper
+    from extract.mapper import build_mapper
 
     mapper = build_mapper(Settings("vgg16", "random", "avg", SIZE))
     mapper(np.zeros((2, SIZE, SIZE, 3), np.float32))  # traced and run once
@@ -339,7 +340,7 @@ def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(nam
     import random
     import threading
 
-    first = backbones.build(name, weights="random", pooling="avg", input_size=size)
+    first = registry.build(name, weights="random", pooling="avg", input_size=size)
     stop = threading.Event()
 
     def draw() -> None:
@@ -350,7 +351,7 @@ def test_random_weights_are_the_same_whatever_else_draws_from_pythons_random(nam
     other.start()
     try:
         random.seed(99)
-        second = backbones.build(name, weights="random", pooling="avg", input_size=size)
+        second = registry.build(name, weights="random", pooling="avg", input_size=size)
     finally:
         stop.set()
         other.join()
@@ -393,6 +394,6 @@ def test_a_small_dataset_makes_a_small_file(tmp_path):
     root = make_folder(tmp_path / "data", classes=2, per_class=3)
     out = tmp_path / "f.h5"
     assert _extract(root, out, "--pooling", "avg").exit_code == 0
-    rows = store.read_features(out).X
+    rows = featurefile.read_features(out).X
     assert rows.shape[0] == 6
     assert out.stat().st_size < 100_000 + 10 * rows.nbytes  # not a whole 4 MiB chunk

@@ -16,8 +16,8 @@ from imagefolders import class_image
 from PIL import Image
 
 from classify.cli import main
-from classify.html_report import write_run_report
-from extract.store import read_features
+from classify.report.html import write_run_report
+from extract.featurefile import read_features
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(n)), None)

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from imagefolders import make_folder
 
 from classify.cli import main as classify_main
-from classify.predict import main as predict_main
-from extract import backbones
+from extract.backbones import registry
 from extract.cli import main as extract_main
+from predict.cli import main as predict_main
 
 SIZE = "32"
 
@@ -110,7 +110,7 @@ def test_on_a_terminal_the_bar_starts_after_the_start_up_lines(trained):
     root, model, _ = trained
     terminal, stderr = pty.openpty()
     fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "classify.predict", "--model", str(model),
+    process = subprocess.Popen([sys.executable, "-m", "predict.cli", "--model", str(model),
                                 str(root / "class_2")], stdout=subprocess.PIPE, stderr=stderr)
     os.close(stderr)
     shown = b""
@@ -134,7 +134,7 @@ def test_on_a_terminal_the_bar_starts_after_the_start_up_lines(trained):
 
 def test_other_weights_than_training_are_refused(trained, tmp_path):
     root, model, _ = trained
-    other = backbones.build("vgg16", weights="random", pooling="avg", input_size=int(SIZE))
+    other = registry.build("vgg16", weights="random", pooling="avg", input_size=int(SIZE))
     for variable in other.trainable_variables:
         variable.assign(variable * 0.5)
     weights = tmp_path / "other.weights.h5"
@@ -202,12 +202,12 @@ def test_a_model_of_random_weights_drawn_by_an_older_scheme_is_refused(trained, 
 def test_features_are_rounded_to_the_dtype_the_model_was_trained_on(trained):
     """A model trained on a --dtype float16 file sees float16-rounded features."""
 
-    from classify.predict import feature_rows
+    from predict.predicting import feature_rows
 
     root, _, _ = trained
     images = sorted((root / "class_0").glob("*.png"))[:4]
     extractor = {"backbone": "vgg16", "pooling": "avg", "input_size": int(SIZE),
-                 "preprocessing": backbones.preprocessing_name("vgg16"), "feature_dim": 512,
+                 "preprocessing": registry.preprocessing_name("vgg16"), "feature_dim": 512,
                  "weights": "random"}
     exact = np.stack([row for _, row in feature_rows(images, extractor, "random", 2)])
     rounded = np.stack([row for _, row in feature_rows(

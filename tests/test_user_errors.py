@@ -12,11 +12,11 @@ from imagefolders import class_image, make_folder
 
 from classify.cli import main as classify_main
 from classify.models import ModelError, get_model
-from classify.predict import main as predict_main
-from extract import backbones
+from extract.backbones import registry
 from extract.cli import main as extract_main
+from extract.featurefile import read_features
 from extract.scan import ScanError, scan
-from extract.store import read_features
+from predict.cli import main as predict_main
 
 
 def _invoke(command, *args: str | Path):
@@ -90,8 +90,8 @@ def test_tiff_is_read_like_the_same_pixels_as_png_and_predict_names_unsupported_
 @pytest.mark.parametrize(("name", "guess"), [("resnet", "resnet50"), ("vgg", "vgg16"),
                                              ("efficientnet_lite", "efficientnet_lite0")])
 def test_unknown_backbone_suggests_the_closest(name: str, guess: str) -> None:
-    with pytest.raises(backbones.BackboneError, match=f"did you mean .*{guess}"):
-        backbones.get_spec(name)
+    with pytest.raises(registry.BackboneError, match=f"did you mean .*{guess}"):
+        registry.get_spec(name)
 
 
 def test_unknown_model_suggests_the_closest() -> None:
@@ -113,15 +113,15 @@ def test_offline_imagenet_error_suggests_the_offline_backbone(tmp_path: Path, mo
 
     monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras"))
     monkeypatch.setattr(vgg16, "WEIGHTS_PATH_NO_TOP", "http://127.0.0.1:9/vgg16_notop.h5")
-    with pytest.raises(backbones.BackboneError, match="--backbone efficientnet_lite0"):
-        backbones.build("vgg16", weights="imagenet", pooling="avg", input_size=32)
+    with pytest.raises(registry.BackboneError, match="--backbone efficientnet_lite0"):
+        registry.build("vgg16", weights="imagenet", pooling="avg", input_size=32)
 
 
 def test_listings_show_what_exists() -> None:
     listed = _invoke(extract_main, "--list-backbones")  # no --dataset needed
     assert listed.exit_code == 0, listed.output
     rows = {line.split()[0]: line.split() for line in listed.output.splitlines()[2:] if line}
-    assert set(backbones.BACKBONES) <= set(rows)
+    assert set(registry.BACKBONES) <= set(rows)
     assert rows["vgg16"][3] == "25,088" and rows["resnet50"][3] == "2,048"
     assert "no download" in " ".join(rows["efficientnet_lite0"])
     assert "download once" in " ".join(rows["densenet121"])

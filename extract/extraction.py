@@ -20,9 +20,12 @@ from typing import Any
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from extract import backbones, cache, parts, store
+from common.text import timings
+from extract import cache, featurefile, parts
+from extract.backbones import registry
 from extract.consolidate import consolidate, remove_parts, reusable_rows
 from extract.distributor import Distributor, Sequential, ShardJob
+from extract.featurefile import Extractor, Role
 from extract.plan import ROW_ORDER, Plan, Shard, plan, shards
 from extract.scan import Scan
 from extract.settings import RunOptions, Settings
@@ -30,11 +33,9 @@ from extract.settings import RunOptions, Settings
 # Images per shard: a kill loses at most one shard, under a minute of CPU work for the
 # slowest common backbone (VGG16 on two cores); for fast ones, seconds.
 DEFAULT_SHARD_SIZE = 384
-# What a shard's part records of how its rows were computed, copied to the file.
-_MAPPER_ATTRS = ("engine", "precision", "device", "tensorflow_version", "feature_dim")
 
 
-class OutputLockedError(store.FeatureFileError):
+class OutputLockedError(featurefile.FeatureFileError):
     """Another extract is writing the same output file."""
 
 
@@ -66,28 +67,19 @@ class Outcome:
                 f"{timings(self.seconds, self.startup, self.working, self.computed, 'extraction')}")
 
 
-def timings(total: float, startup: float, working: float, images: int, stage: str) -> str:
-    """Where a run's time went, with the rate of its own work (start-up left out, so it
-    is the rate its progress bar showed): extract's and predict's summaries."""
-    rate = images / working if working > 0 else 0.0
-    return (f"{total:.1f} s: start-up {startup:.1f} s, {stage} {working:.1f} s at "
-            f"{rate:.1f} images/s")
-
-
 def identity(settings: Settings, the_plan: Plan) -> dict[str, Any]:
-    """Everything that decides the rows (see extract.cache.IDENTITY_KEYS)."""
-    return {
-        "dataset_root": str(the_plan.root),
-        "backbone": settings.backbone,
-        "weights": backbones.weights_identity(settings.weights),
-        "preprocessing": backbones.preprocessing_name(settings.backbone),
-        "pooling": settings.pooling,
-        "input_size": settings.input_size,
-        "dtype": settings.dtype,
-        "engine": settings.engine,
-        "precision": settings.precision,
-        "random_init": backbones.random_init(settings.weights),
-    }
+    """Everything that decides the rows (extract.cache.identity)."""
+    return cache.identity(str(the_plan.root), Extractor(
+        backbone=settings.backbone,
+        weights=registry.weights_identity(settings.weights),
+        preprocessing=registry.preprocessing_name(settings.backbone),
+        pooling=settings.pooling,
+        input_size=settings.input_size,
+        dtype=settings.dtype,
+        engine=settings.engine,
+        precision=settings.precision,
+        random_init=registry.random_init(settings.weights),
+    ))
 
 
 def default_output(features_dir: Path, dataset_name: str, settings: Settings,
@@ -131,16 +123,16 @@ def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str
     if force or not output.exists():
         return None
     try:
-        attrs = store.read_attrs(output)
-    except store.FeatureFileError as exc:
-        raise store.FeatureFileError(f"{exc}; it is left as it is: move it away, or pass "
+        attrs = featurefile.read_attrs(output)
+    except featurefile.FeatureFileError as exc:
+        raise featurefile.FeatureFileError(f"{exc}; it is left as it is: move it away, or pass "
                                      "--force to replace it") from None
     if attrs.get("complete") is not True:
-        raise store.FeatureFileError(f"{output}: a partial file from an older offtheshelf; "
+        raise featurefile.FeatureFileError(f"{output}: a partial file from an older offtheshelf; "
                                      "pass --force to replace it")
     differ = cache.differences(cache.identity_of(attrs), wanted)
     if differ:
-        raise store.FeatureFileError(
+        raise featurefile.FeatureFileError(
             f"{output}: holds features of other settings ({'; '.join(differ)}); pick "
             "another --output, or pass --force to replace it")
     return attrs
@@ -196,7 +188,7 @@ def run(
             if note:
                 log(note)
             return Outcome(output, "reused", int(previous["n_written"]),
-                           store.read_skipped(output), int(previous["feature_dim"]),
+                           featurefile.read_skipped(output), int(previous["feature_dim"]),
                            time.perf_counter() - started)
         for note in [] if previous or output.exists() else other_settings(output, wanted):
             log(note)
@@ -249,7 +241,7 @@ def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: Run
         return 0.0, 0.0
     started = time.perf_counter()
     if distributor is None:
-        from extract.engines import build_mapper
+        from extract.mapper import build_mapper
 
         distributor = Sequential(build_mapper(settings, log=log))
     built = time.perf_counter()
@@ -265,5 +257,4 @@ def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: Run
 def _mapper_attrs(planned: list[Shard], part_paths: list[Path], output: Path) -> dict[str, Any]:
     """How the rows were computed, from a part (or, with no part, the earlier file)."""
     source = part_paths[0] if planned else output
-    attrs = store.read_attrs(source)
-    return {key: attrs[key] for key in _MAPPER_ATTRS if key in attrs}
+    return Extractor.from_attrs(featurefile.read_attrs(source)).to_attrs(Role.RUNTIME)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from extract import backbones, engines, parts
-from extract.engines import Mapper
+from extract import mapper as engines
+from extract import parts
+from extract.backbones import registry
+from extract.mapper import Mapper
 from extract.plan import Shard
 from extract.settings import RunOptions, Settings
 
@@ -33,10 +35,10 @@ def reader_threads(mapper: Mapper, files: list[str], input_size: int) -> int:
 def rows(files: list[str], mapper: Mapper, *, backbone: str, input_size: int,
          batch_size: int) -> Iterator[tuple[int, np.ndarray | None]]:
     """(index into `files`, feature row) for every file in order; None: unreadable."""
-    from extract import pipeline  # TensorFlow loads here, once there is work
+    from extract import reader  # TensorFlow loads here, once there is work
 
-    batches = pipeline.image_batches(files, size=input_size, batch_size=batch_size,
-                                     preprocess=backbones.preprocess_function(backbone),
+    batches = reader.image_batches(files, size=input_size, batch_size=batch_size,
+                                     preprocess=registry.preprocess_function(backbone),
                                      threads=reader_threads(mapper, files, input_size))
     expected = 0  # next index not yet yielded
     for indices, images in batches:
@@ -63,7 +65,7 @@ def run_shard(shard: Shard, part: Path, settings: Settings, options: RunOptions,
               mapper: Mapper, *, progress: Callable[[int], None] = lambda n: None) -> ShardResult:
     """Compute `shard` into the part file `part`; nothing is left under that name unless
     the whole shard is in it (a failure or Ctrl-C drops the unfinished part)."""
-    from extract.pipeline import tf
+    from extract.reader import tf
 
     attrs = {**mapper.attrs(), "feature_dim": mapper.feature_dim,
              "tensorflow_version": tf.__version__, "shard_key": shard.key}

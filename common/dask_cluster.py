@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from common.errors import UserError
+from common.hardware import gpu_count
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 LOCAL_PREFIX = "local"
 
 
-class ClusterError(Exception):
+class ClusterError(UserError):
     """The --cluster value is malformed or the scheduler cannot be reached."""
 
 
@@ -40,25 +41,6 @@ def local_workers(spec: str) -> int | None:
     if not count.isdigit() or int(count) < 1:
         raise ClusterError(f"{spec}: expected local:N with N a positive number")
     return int(count)
-
-
-def gpu_count() -> int:
-    """GPUs `nvidia-smi -L` lists, unless CUDA_VISIBLE_DEVICES hides them (no TensorFlow)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return 0
-    nvidia_smi = shutil.which("nvidia-smi")
-    if nvidia_smi is None:
-        return 0
-    try:
-        listing = subprocess.run([nvidia_smi, "-L"], check=False, capture_output=True,
-                                 text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    gpus = sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
-    if visible is not None:
-        gpus = min(gpus, len(visible.split(",")))
-    return gpus if listing.returncode == 0 else 0
 
 
 @contextmanager

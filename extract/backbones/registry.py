@@ -6,20 +6,22 @@ backbones without importing TensorFlow; `build` imports Keras when it is called.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import importlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from common.errors import UserError
+from common.text import did_you_mean, table
 
 POOLINGS = ("flatten", "avg", "max")
 OFFLINE_BACKBONE = "efficientnet_lite0"  # its ImageNet weights install with pip
 
 
-class BackboneError(Exception):
+class BackboneError(UserError):
     """A backbone that cannot be built as asked; the message says what to do instead."""
 
 
@@ -36,6 +38,9 @@ class BackboneSpec:
     # Keras' EfficientNets scale the normalised input once more only when built with
     # weights="imagenet"; a weights file made from such a model needs the same scaling.
     imagenet_stem: bool = False
+    # What files record as `preprocessing` (part of their identity), when it is not the
+    # preprocess reference itself: the Lite port's, recorded before it moved.
+    preprocessing: str | None = None
 
     @property
     def downloads_weights(self) -> bool:
@@ -58,9 +63,9 @@ def _keras_app(module: str, constructor: str, input_size: int, pooling: str, cha
 
 
 def _lite(constructor: str, input_size: int) -> BackboneSpec:
-    module = "extract.efficientnet_lite"
+    module = "extract.backbones.efficientnet_lite"
     return BackboneSpec(f"{module}:{constructor}", f"{module}:preprocess_input", input_size, "avg",
-                        1280)
+                        1280, preprocessing="extract.efficientnet_lite.preprocess_input")
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -95,18 +100,6 @@ RANDOM_SEED = 1234
 RANDOM_INIT = f"keras initializers, seed {RANDOM_SEED} + position"
 
 
-def did_you_mean(name: str, choices: Iterable[str], aliases: Mapping[str, str] | None = None
-                 ) -> str:
-    """'did you mean X or Y? ' for the closest of `choices` to a misspelt name, or to
-    another name of the same thing (`aliases`, compared without case, '-', '_' or
-    spaces); '' when none is close."""
-    plain = "".join(ch for ch in name.lower() if ch not in "-_ ")
-    if aliases and plain in aliases:
-        return f"did you mean {aliases[plain]}? "
-    close = difflib.get_close_matches(name.lower(), list(choices), n=2)
-    return f"did you mean {' or '.join(close)}? " if close else ""
-
-
 def get_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
@@ -121,17 +114,14 @@ def get_spec(name: str) -> BackboneSpec:
 def describe_backbones() -> str:
     """The `extract --list-backbones` table: defaults, feature sizes and where weights come from."""
     header = ("backbone", "input", "pooling", "features", "avg/max", "ImageNet weights")
-    rows = [header] + [
+    rows = [
         (name, f"{spec.input_size}px", spec.pooling, f"{spec.feature_dim():,}",
          f"{spec.channels:,}",
          "download once (Keras, cached in ~/.keras/models)" if spec.downloads_weights
          else "no download (pip package, installed)")
         for name, spec in BACKBONES.items()
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + (
+    return "\n".join(table(rows, header, rule=True)) + (
         "\n\nfeatures: per image at the default input size and pooling; avg/max: with "
         "--pooling avg or max at any size.\n--weights random needs no download for any backbone."
     )
@@ -178,7 +168,8 @@ def preprocess_function(name: str) -> Callable[[Any], Any]:
 
 def preprocessing_name(name: str) -> str:
     """A label for the file's `preprocessing` attribute."""
-    return get_spec(name).preprocess.replace(":", ".")
+    spec = get_spec(name)
+    return spec.preprocessing or spec.preprocess.replace(":", ".")
 
 
 # The weight each seeded initializer of a Keras layer fills, by the variable's name (the

@@ -6,24 +6,16 @@ metadata to the model folder's bundle.json, the ledger row to outputs/results.cs
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 BUNDLE_FORMAT_VERSION = 2
-# Feature-file attributes `predict` needs to compute compatible features.
-EXTRACTOR_KEYS = (
-    "backbone",
-    "weights",
-    "pooling",
-    "input_size",
-    "preprocessing",
-    "feature_dim",
-    "dtype",
-    "engine",
-    "precision",
-    "random_init",
-    "format_version",
-)
 
 
 @dataclass(frozen=True)
@@ -32,7 +24,7 @@ class FeatureSource:
 
     path: str
     dataset_fingerprint: str | None
-    extractor: dict[str, Any]  # EXTRACTOR_KEYS
+    extractor: dict[str, Any]  # what predict needs: Extractor.view(Role.BUNDLE)
     dataset_root: str | None  # where its images are (the HTML report's thumbnails)
     rows: int
     dims: int
@@ -138,3 +130,28 @@ class LedgerRow:
     macro_f1: float
     seconds: float
     report: str = field(default="")
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a saved estimator loads and behaves the same."""
+    versions = {}
+    for name in ("scikit-learn", "numpy", "joblib", "xgboost"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions

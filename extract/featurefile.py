@@ -8,21 +8,25 @@ still refuses partial and virtual files that older versions wrote.
 
 from __future__ import annotations
 
+import enum
 import os
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from common.errors import UserError
+
 FORMAT_VERSION = 1
 REQUIRED_DATASETS = ("features", "labels", "label_names", "paths")
 _CHUNK_BYTES = 4 * 1024 * 1024
 
 
-class FeatureFileError(Exception):
+class FeatureFileError(UserError):
     """A feature file that cannot be used; the message names the file and the fault."""
 
 
@@ -48,6 +52,77 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
+
+
+class Role(enum.Flag):
+    """What an extractor setting is used for; each field of `Extractor` names its roles."""
+
+    IDENTITY = enum.auto()  # decides the rows: part of the file's cache identity
+    BUNDLE = enum.auto()  # a model bundle keeps it: predict rebuilds the extractor from it
+    JOINED = enum.auto()  # names the extractor; fused files join their values with "+"
+    RUNTIME = enum.auto()  # the mapper reports it: a part records it, the file copies it
+
+
+def _setting(roles: Role) -> Any:
+    return field(default=None, metadata={"roles": roles})
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """How a file's rows were computed, as its root attributes (or a model bundle's copy
+    of them) record it: the one list of those attributes and of what each is for.
+
+    A field is None where the record does not say: files written by hand may say little,
+    and files written before engines existed name no engine or precision
+    (`with_legacy_defaults`). The fields' order is the order differences are named in.
+    """
+
+    backbone: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.JOINED)
+    weights: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.JOINED)  # or sha256:...
+    preprocessing: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.JOINED)
+    pooling: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.JOINED)
+    input_size: int | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.JOINED)
+    feature_dim: int | None = _setting(Role.BUNDLE | Role.RUNTIME)
+    dtype: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.JOINED)  # the rows' storage
+    engine: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.RUNTIME)
+    precision: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.RUNTIME)  # the mapper's
+    random_init: str | None = _setting(Role.IDENTITY | Role.BUNDLE)  # how random weights are drawn
+    device: str | None = _setting(Role.RUNTIME)
+    tensorflow_version: str | None = _setting(Role.RUNTIME)
+    format_version: int | None = _setting(Role.BUNDLE)
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> Extractor:
+        """The record of a file's root attributes (any other attributes are ignored)."""
+        return cls(**{f.name: plain(attrs[f.name]) for f in fields(cls) if f.name in attrs})
+
+    def to_attrs(self, role: Role | None = None) -> dict[str, Any]:
+        """The attributes back, leaving out what the record does not say; with `role`,
+        only the fields that have it."""
+        return {name: value for name, value in self.view(role).items() if value is not None}
+
+    @classmethod
+    def names(cls, role: Role) -> tuple[str, ...]:
+        """The fields that have `role`, in the record's order."""
+        return tuple(f.name for f in fields(cls) if role in f.metadata["roles"])
+
+    def view(self, role: Role | None = None) -> dict[str, Any]:
+        """name -> value of the fields that have `role` (all without), None where unsaid."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if role is None or role in f.metadata["roles"]}
+
+    def with_legacy_defaults(self) -> Extractor:
+        """The record with what a file written before engines existed ran on: TensorFlow
+        at float32."""
+        return replace(self, engine="tensorflow" if self.engine is None else self.engine,
+                       precision="float32" if self.precision is None else self.precision)
+
+    @classmethod
+    def joined(cls, records: Sequence[Extractor]) -> dict[str, str]:
+        """The settings that name an extractor, each the records' values joined by "+"
+        (backbone efficientnet_lite0+efficientnet_lite1): how fused files are named."""
+        return {name: "+".join(str(getattr(record, name)) for record in records)
+                for name in cls.names(Role.JOINED)}
 
 
 def read_attrs(path: str | os.PathLike) -> dict[str, Any]:

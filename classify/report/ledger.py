@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from classify.records import LedgerRow
+from classify.report.records import LedgerRow, Metrics
+from common.errors import UserError
+from common.text import table
 
 FIELDS = (
     "time",
@@ -37,7 +39,7 @@ HISTORY_COLUMNS = {
 }
 
 
-class LedgerError(ValueError):
+class LedgerError(UserError, ValueError):
     """The results file cannot be read; the message names it."""
 
 
@@ -163,18 +165,30 @@ def _fit(text: str, width: int) -> str:
 def format_table(rows: Sequence[Mapping[str, str]]) -> str:
     """One line per run (numbered, columns capped to fit 100 characters), then the path
     of its report, indented, on the next."""
-    cells = [[_fit(_cell(c, row), cap) for c, cap in HISTORY_COLUMNS.items()] for row in rows]
+    cells = [[str(index), *(_fit(_cell(c, row), cap) for c, cap in HISTORY_COLUMNS.items())]
+             for index, row in enumerate(rows, start=1)]
+    header, rule, *lines = table(cells, ["", *HISTORY_COLUMNS], rule=True, right={0})
+    out = [header, rule]
     number = len(str(len(rows)))
-    widths = [max([len(c)] + [len(line[i]) for line in cells])
-              for i, c in enumerate(HISTORY_COLUMNS)]
-    lines = [" " * number + "  " + "  ".join(c.ljust(w) for c, w in zip(HISTORY_COLUMNS, widths))]
-    lines[0] = lines[0].rstrip()
-    lines.append(" " * number + "  " + "  ".join("-" * w for w in widths))
-    for index, (row, line) in enumerate(zip(rows, cells), start=1):
-        lines.append(f"{index:>{number}}  " + "  ".join(v.ljust(w) for v, w in zip(line, widths)
-                                                        ).rstrip())
+    for row, line in zip(rows, lines):
+        out.append(line)
         report = row.get("report") or ""
         if report:
             page = Path(report) / "index.html"
-            lines.append(" " * number + f"  {page if page.is_file() else report}")
-    return "\n".join(lines)
+            out.append(" " * number + f"  {page if page.is_file() else report}")
+    return "\n".join(out)
+
+
+def ledger_row(metrics: Metrics) -> LedgerRow:
+    """The results.csv row of a run, taken from its metrics so the two always agree."""
+    def joined(key: str) -> str:  # a fused run names every file's setting, in order
+        return " + ".join(str(source.extractor[key]) for source in metrics.features)
+
+    return LedgerRow(
+        time=metrics.created,
+        features=" + ".join(source.path for source in metrics.features),
+        backbone=joined("backbone"), pooling=joined("pooling"), weights=joined("weights"),
+        model=metrics.model + ("+scale" if metrics.scale else ""),
+        params=metrics.best_params, accuracy=metrics.accuracy, macro_f1=metrics.macro_f1,
+        seconds=sum(metrics.timings.values()), report=metrics.report_dir,
+    )  # fmt: skip

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from classify.ledger import read_rows
-from classify.reports import AVERAGES, evaluate
+from classify.report.evaluation import AVERAGES, evaluate
+from classify.report.ledger import read_rows
 
 PAGE = "index.html"
 THUMBNAIL_PX = 160
@@ -52,13 +52,6 @@ table.matrix.dense th { font-size: 9px; padding: 0 2px; }
 .sections { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .sections td:last-child { max-width: 420px; word-break: break-all; }
 """
-
-
-def top_probability(estimator: Any, X: np.ndarray) -> np.ndarray | None:
-    """Each row's highest predicted probability; None for models without probabilities."""
-    if not hasattr(estimator, "predict_proba"):
-        return None
-    return np.asarray(estimator.predict_proba(X)).max(axis=1)
 
 
 def write_run_report(

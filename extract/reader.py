@@ -4,14 +4,16 @@ The reader is a tf.data pipeline that decodes and resizes in parallel and prefet
 so decoding overlaps the model and only a few batches are ever in memory. Unreadable
 files are dropped by `ignore_errors`; each element carries its index in the file
 list, so the caller sees exactly which files were skipped. `predict` reuses it.
-The model side is a mapper (extract.engines).
+The model side is a mapper (extract.mapper).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -29,28 +31,33 @@ DCT_RATIOS = (1, 2, 4, 8)
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
-from extract.pil_decode import decode_rgb
+from common.hardware import cores
 from extract.scan import PIL_EXTENSIONS
 
+# A damaged TIFF makes PIL warn before it fails; our "skipped (unreadable)" line names it.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+
 PIL_PATTERN = r".*\.(" + "|".join(sorted(e.lstrip(".") for e in PIL_EXTENSIONS)) + ")"
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """An image file's bytes as (height, width, 3) uint8 RGB; its first frame if several.
+
+    For the formats TensorFlow lacks (TIFF): the pipeline calls it through
+    `tf.numpy_function` for these files only, so the common formats keep TensorFlow's
+    own decoders and their parallelism. Raises PIL's own errors for a file it cannot
+    read; the reader then skips the file.
+    """
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def _decode_pil(data: tf.Tensor) -> tf.Tensor:
     image = tf.numpy_function(decode_rgb, [data], tf.uint8, stateful=False)
     image.set_shape([None, None, 3])
     return image
-
-
-def cores() -> int:
-    """CPU cores this process may use: a container's or taskset's limit, not the host's,
-    and no more than OMP_NUM_THREADS (local Dask workers split the cores that way)."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        available = os.cpu_count() or 1
-    share = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(available, int(share))) if share.isdigit() else available
 
 
 def _decode_jpeg(data: tf.Tensor, size: int) -> tf.Tensor:
@@ -139,7 +146,7 @@ def image_batches(
 ) -> tf.data.Dataset:
     """Batches of (indices into `files`, preprocessed float32 images), in file order.
 
-    `threads` decode in parallel: give `engines.reader_threads(mapper, files, size)`,
+    `threads` decode in parallel: give `mapper.reader_threads(mapper, files, size)`,
     sized against the model. None, for a caller that knows no model, leaves one core
     to it and decodes on the others (at least one thread).
     """

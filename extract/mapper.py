@@ -28,8 +28,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from extract import backbones
-from extract.cluster import gpu_count
+from common.errors import UserError
+from common.hardware import bf16_hardware, cpu_flags, cpu_model, gpu_count
+from extract.backbones import registry
 from extract.settings import ENGINES, PRECISIONS, Settings
 
 # Keras dtype policies that run each precision on the tensorflow engine.
@@ -38,7 +39,7 @@ KERAS_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
 OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
 
 
-class EngineError(Exception):
+class EngineError(UserError):
     """An engine or precision this machine cannot run; the message says what can."""
 
 
@@ -63,7 +64,7 @@ class TensorFlowMapper:
     """
 
     def __init__(self, model: Any, precision: str = "float32"):
-        from extract.pipeline import tf
+        from extract.reader import tf
 
         self.model = model
         self.precision = precision
@@ -138,8 +139,8 @@ def converted_model_dir(settings: Settings) -> Path:
     import openvino as ov
     import tensorflow as tf
 
-    random_init = backbones.random_init(settings.weights)
-    identity = "\n".join([settings.backbone, backbones.weights_identity(settings.weights),
+    random_init = registry.random_init(settings.weights)
+    identity = "\n".join([settings.backbone, registry.weights_identity(settings.weights),
                           settings.pooling, str(settings.input_size), tf.__version__,
                           keras.__version__, ov.get_version(),
                           *([random_init] if random_init else [])])
@@ -162,7 +163,7 @@ def _convert(settings: Settings, path: Path) -> float:
     """
     import openvino as ov
 
-    from extract.pipeline import tf
+    from extract.reader import tf
 
     started = time.perf_counter()
     model = keras_model(settings, "float32")
@@ -209,52 +210,19 @@ def keras_model(settings: Settings, precision: str) -> Any:
     """The Keras backbone built under the dtype policy that runs `precision` (float16 and
     bfloat16: Keras mixed precision, float32 variables and reduced-precision compute)."""
     with _dtype_policy(KERAS_POLICIES[precision]):
-        return backbones.build(settings.backbone, weights=settings.weights,
+        return registry.build(settings.backbone, weights=settings.weights,
                                pooling=settings.pooling, input_size=settings.input_size)
 
 
 def _tf_device() -> str:
     """The GPU TensorFlow runs on, else this machine's CPU model."""
-    from extract.pipeline import tf
+    from extract.reader import tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         return str(details.get("device_name", gpus[0].name))
     return cpu_model()
-
-
-def cpu_model() -> str:
-    """The CPU's model name as /proc/cpuinfo gives it (or the platform's word for it)."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass  # not Linux: the platform module's answer below
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass  # not Linux: no flags known, OpenVINO's own capability check still applies
-    return set()
-
-
-def bf16_hardware() -> list[str]:
-    """The bf16 instruction sets this CPU has, of AMX-BF16 and AVX512-BF16."""
-    flags = cpu_flags()
-    return [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"))
-            if flag in flags]
 
 
 def openvino_available() -> bool:
@@ -292,7 +260,8 @@ def check(engine: str, precision: str) -> None:
             raise EngineError("--precision float16 runs on NVIDIA GPUs with --engine "
                               "tensorflow; on a CPU use bfloat16 or float32")
         # OpenVINO may list BF16 on a CPU that only emulates it: the flags must agree.
-        hardware = bool(bf16_hardware()) or not cpu_flags()
+        flags = cpu_flags()
+        hardware = bool(bf16_hardware(flags)) or not flags
         if precision == "bfloat16" and not (hardware and _openvino_bf16()):
             raise EngineError(f"--precision bfloat16: this CPU ({cpu_model()}) has no bf16 "
                               "instructions (AMX or AVX512-BF16); use --precision float32")
@@ -361,8 +330,8 @@ def measure_rate(mapper: Mapper, size: int, images: int = 8) -> float:
 
 
 def reader_threads(mapper: Mapper, files: list[str], size: int) -> int:
-    """Decoding threads for `files` that keep `mapper` busy (pipeline.balanced_threads)."""
-    from extract import pipeline
+    """Decoding threads for `files` that keep `mapper` busy (reader.balanced_threads)."""
+    from extract import reader
 
     rate = None if mapper.on_gpu else measure_rate(mapper, size)
-    return pipeline.balanced_threads(files, size, rate, mapper.on_gpu)
+    return reader.balanced_threads(files, size, rate, mapper.on_gpu)

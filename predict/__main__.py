@@ -1,0 +1,5 @@
+"""`python -m predict`: the same command as the `predict` console script."""
+
+from predict.cli import main
+
+main()

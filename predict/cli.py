@@ -1,0 +1,212 @@
+"""The `predict` command: parse, call predict.predicting, print, write the CSV.
+
+Every UserError (and OSError) becomes a one-line click error; the work itself, and
+everything a notebook would reuse, is in predict.predicting.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+from classify.bundles import load_bundle
+from common.errors import UserError, os_error_line
+from common.text import timings
+from extract.scan import skip_reason
+from predict.predicting import (
+    FolderTruth,
+    PredictError,
+    Prediction,
+    PredictionResults,
+    collect_images,
+    folder_report,
+    folder_truth,
+    predict,
+)
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+
+def check_writable(output: Path) -> None:
+    """Refuse an --output that could not be written, before any work is done."""
+    folder = output.parent  # a folder as --output is click's to refuse (dir_okay=False)
+    if not folder.is_dir():
+        raise PredictError(f"--output {output}: no folder {folder}; create it or pick "
+                           "another path")
+    if not os.access(output if output.exists() else folder, os.W_OK):
+        raise PredictError(f"--output {output}: not writable; pick another path")
+
+
+def write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
+    """One row per image: its top k classes and scores (cells left blank past its last)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        header = ["path"]
+        for rank in range(1, k + 1):
+            header += [f"class_{rank}", f"score_{rank}"]
+        writer.writerow([*header, "score_kind", "confidence"])
+        for p in predictions:
+            cells: list[Any] = [p.path]
+            for name, score in zip(p.classes, p.scores):
+                cells += [name, f"{score:.6g}"]
+            cells += [""] * (len(header) - len(cells))
+            writer.writerow([*cells, p.kind, p.confidence])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+class _ProgressBar:
+    """predict's progress as a tqdm bar, opened at the first report so that it starts
+    on a line of its own after the start-up lines."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="img", desc="predict", dynamic_ncols=True,
+                             disable=None)  # None: hidden off a terminal
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _show_predictions(results: PredictionResults, images: int, loading_s: float) -> None:
+    """One line per image, the skipped ones, and the summary; refuse when none was read."""
+    for p in results.predictions:
+        shown = ", ".join(f"{c} {s:.4f}" for c, s in zip(p.classes, p.scores))
+        tail = f" ({p.confidence})" if p.kind == "probability" else " (decision scores)"
+        click.echo(f"{p.path}: {shown}{tail}")
+    for path in results.skipped:
+        click.echo(f"skipped ({skip_reason(path)}): {path}", err=True)
+    startup, working = loading_s + results.startup_s, results.prediction_s
+    click.echo(f"{_count(len(results.predictions), 'image')} labelled, "
+               f"{len(results.skipped)} skipped; "
+               f"{timings(startup + working, startup, working, images, 'prediction')}")
+    if not results.predictions:
+        if len(results.skipped) == 1:
+            raise click.ClickException("the image could not be read; see the skipped line above")
+        raise click.ClickException(f"none of the {len(results.skipped)} images could be read; "
+                                   "see the skipped lines above")
+
+
+def _show_folder_report(truth: FolderTruth, predictions: list[Prediction],
+                        label_names: list[str]) -> None:
+    if truth.note:
+        click.echo(f"\nnote: {truth.note}")
+    report = folder_report(truth, predictions, label_names)
+    if report is not None:
+        scored, text = report
+        click.echo(f"\nagainst the class folders ({scored} images):")
+        click.echo(text)
+
+
+EXAMPLES = """Examples:
+
+\b
+  predict --model outputs/models/NAME photo.jpg
+  predict --model outputs/models/NAME holiday_photos/ --top 1 --output labels.csv
+  predict --model outputs/models/NAME test_folder/   # class sub-folders: a report too
+"""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A model saved by classify (a folder in outputs/models/).",
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--top",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many classes to show per image.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the predictions to this CSV file.",
+)
+@click.option(
+    "--weights",
+    metavar="PATH",
+    help="The weights file the features were extracted with (only when the "
+    "model was trained on such features; it must be the same file).",
+)
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Load an old pickled model (.joblib). Pickles run whatever code they hold: only "
+    "for files you made or whose maker you trust.",
+)
+@click.option(
+    "--batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per forward pass.",
+)
+def main(
+    model_path: Path,
+    paths: tuple[Path, ...],
+    top: int,
+    output: Path | None,
+    weights: str | None,
+    trust: bool,
+    batch_size: int,
+) -> None:
+    """Label images (files or folders, searched recursively) with a trained classifier.
+
+    When a single folder is given whose sub-folders are named after the model's
+    classes, a classification report against those folders follows.
+    """
+    started = time.perf_counter()
+    try:
+        if output is not None:
+            check_writable(output)  # before the model loads and the images go through it
+        bundle = load_bundle(model_path, trust=trust, warn=_err)
+        images = collect_images(paths)
+        loading_s = time.perf_counter() - started
+        with closing(_ProgressBar()) as bar:
+            results = predict(bundle, images, top=top, batch_size=batch_size, weights=weights,
+                              progress=bar, log=_err)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(os_error_line(exc, model_path)) from None
+    _show_predictions(results, len(images), loading_s)
+    if output:
+        try:
+            write_csv(output, results.predictions, top)
+        except OSError as exc:
+            raise click.ClickException(os_error_line(exc, output)) from None
+        click.echo(f"predictions written to {output}")
+    truth = folder_truth(paths, images, list(bundle.label_names))
+    if truth is not None:
+        _show_folder_report(truth, results.predictions, list(bundle.label_names))
+
+
+if __name__ == "__main__":
+    main()
