@@ -24,10 +24,10 @@ from test_classify_cli import assert_one_line_error, only, run
 from test_classify_search import MULTI, Terminal, problem
 
 from classify.bundles import load_bundle
-from classify.predict import top_k
 from classify.search import ClusterSearch, results
-from classify.search.cluster import fit_on_cluster
-from extract.store import read_features
+from classify.search.on_dask import fit_on_cluster
+from extract.featurefile import read_features
+from predict.predicting import top_k
 
 # Overlapping classes, so the models make mistakes and their test accuracies can differ.
 COUNTS = (120, 100, 100, 80)
@@ -330,7 +330,7 @@ def test_unsupported_runs_are_refused_before_connecting(
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_block_gradient_matches_finite_differences(n_classes: int) -> None:
-    from classify.cluster_logreg import block_loss_grad, n_params
+    from classify.search.dask_logreg import block_loss_grad, n_params
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5))  # float64 here, so the check is exact to rounding
@@ -349,7 +349,7 @@ def test_block_gradient_matches_finite_differences(n_classes: int) -> None:
 
 def test_a_file_the_worker_cannot_see_is_refused_saying_why(tmp_path: Path) -> None:
     from classify.cluster import read_slab
-    from extract.store import FeatureFileError
+    from extract.featurefile import FeatureFileError
 
     missing = tmp_path / "elsewhere.h5"
     with pytest.raises(FeatureFileError, match="filesystem the workers share"):

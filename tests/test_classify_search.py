@@ -196,7 +196,7 @@ def test_a_default_xgb_run_shows_its_rounds_and_saves_no_callback(feature_file, 
     from classify.bundles import load_bundle
     from classify.experiment import ExperimentConfig
     from classify.experiment import run as run_experiment
-    from extract.store import read_features
+    from extract.featurefile import read_features
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)

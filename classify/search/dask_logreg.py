@@ -19,6 +19,7 @@ otherwise has to cancel, which takes the optimiser more iterations.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,18 @@ MAX_LINE_SEARCH = 50
 
 
 def weight_rows(n_classes: int) -> int:
-    """Rows of W: one per class, or one for two classes (class 0's logit is pinned to 0)."""
+    """Rows of W: one per class, or one for two classes (class 0's logit is pinned to 0).
+
+    Parameters
+    ----------
+    n_classes : int
+        K.
+
+    Returns
+    -------
+    int
+        K, or 1 for K = 2.
+    """
     return 1 if n_classes == 2 else n_classes
 
 
@@ -54,7 +66,28 @@ def _logits(X: np.ndarray, theta: np.ndarray, n_classes: int) -> np.ndarray:
 def block_loss_grad(
     X: np.ndarray, y: np.ndarray, weight: np.ndarray, theta: np.ndarray, n_classes: int
 ) -> tuple[float, np.ndarray]:
-    """Weighted sum of the log-losses of one row block and its gradient (runs on a worker)."""
+    """Weighted sum of the log-losses of one row block and its gradient (runs on a worker).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        The block's rows.
+    y : ndarray of shape (n_rows,)
+        Their class numbers 0..K-1.
+    weight : ndarray of shape (n_rows,)
+        Each row's weight (0: outside the fold).
+    theta : ndarray
+        Flat coefficients: W (weight_rows x n_features), then the intercepts.
+    n_classes : int
+        K.
+
+    Returns
+    -------
+    loss : float
+        The weighted sum of the rows' log-losses.
+    grad : ndarray
+        Its gradient with respect to theta.
+    """
     k, d = weight_rows(n_classes), X.shape[1]
     Z = _logits(X, theta, n_classes)
     Z -= Z.max(axis=1, keepdims=True)
@@ -73,14 +106,38 @@ def block_loss_grad(
 
 
 def block_row_sum(X: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The weighted sum of one block's rows (runs on a worker)."""
+    """The weighted sum of one block's rows (runs on a worker).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        The block's rows.
+    weight : ndarray of shape (n_rows,)
+        Each row's weight.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        The sum, in X's precision.
+    """
     return weight.astype(X.dtype) @ X
 
 
 def block_probabilities(
     X: np.ndarray, y: np.ndarray, weight: np.ndarray, theta: np.ndarray, n_classes: int
 ) -> np.ndarray:
-    """Class probabilities of the rows of one block that have a weight (runs on a worker)."""
+    """Class probabilities of the rows of one block that have a weight (runs on a worker).
+
+    Parameters
+    ----------
+    X, y, weight, theta, n_classes
+        As for `block_loss_grad` (y is not read).
+
+    Returns
+    -------
+    ndarray of shape (n_weighted_rows, n_classes)
+        The probabilities, in row order.
+    """
     Z = _logits(X[weight > 0], theta, n_classes)
     Z -= Z.max(axis=1, keepdims=True)
     P = np.exp(Z)
@@ -88,7 +145,18 @@ def block_probabilities(
 
 
 def block_futures(array: da.Array) -> list[Future]:
-    """The futures of a persisted array's row blocks, in row order."""
+    """The futures of a persisted array's row blocks.
+
+    Parameters
+    ----------
+    array : dask.array.Array
+        A persisted array with one column chunk.
+
+    Returns
+    -------
+    list of distributed.Future
+        Its row blocks, in row order.
+    """
     from dask.core import flatten
     from distributed import futures_of
 
@@ -109,21 +177,63 @@ class Blocks:
 
     @classmethod
     def of(cls, client: Client, X: da.Array, y: np.ndarray, n_classes: int) -> Blocks:
-        """The row blocks of X (persisted, one column chunk) and the labels y (0..K-1)
-        scattered alongside them."""
+        """The row blocks of X and the labels y scattered alongside them.
+
+        Parameters
+        ----------
+        client : distributed.Client
+            The cluster's client.
+        X : dask.array.Array of shape (n_samples, n_features)
+            Persisted, with one column chunk.
+        y : ndarray of shape (n_samples,)
+            The class numbers 0..K-1.
+        n_classes : int
+            K.
+
+        Returns
+        -------
+        Blocks
+            The blocks, in row order.
+        """
         sizes = list(X.chunks[0])
         labels = client.scatter(np.split(np.asarray(y), np.cumsum(sizes)[:-1]), hash=False)
         return cls(client, block_futures(X), labels, sizes, X.shape[1], n_classes)
 
     def split_weights(self, rows: np.ndarray) -> list[Future]:
-        """Per-block 0/1 weights selecting `rows` (positions in the blocks' order), on the workers."""
+        """Per-block 0/1 weights selecting `rows`, on the workers.
+
+        Parameters
+        ----------
+        rows : ndarray of int
+            Positions in the blocks' order.
+
+        Returns
+        -------
+        list of distributed.Future
+            One weight vector per block.
+        """
         weight = np.zeros(sum(self.sizes))
         weight[rows] = 1.0
         parts = np.split(weight, np.cumsum(self.sizes)[:-1])
         return self.client.scatter(parts, hash=False)  # unique keys: folds run in threads
 
     def map_blocks(self, func: Any, weights: list[Future], theta: np.ndarray) -> list[Any]:
-        """`func(X, y, weight, theta)` on every block where it lives; the results, in order."""
+        """`func(X, y, weight, theta, n_classes=...)` on every block where it lives.
+
+        Parameters
+        ----------
+        func : callable
+            A block function (`block_loss_grad`, `block_probabilities`).
+        weights : list of distributed.Future
+            Per-block weights (`split_weights`).
+        theta : ndarray
+            Flat coefficients, broadcast to the workers.
+
+        Returns
+        -------
+        list
+            The blocks' results, in row order.
+        """
         shared = self.client.scatter(theta, broadcast=True, hash=False)
         futures = self.client.map(
             func, self.X, self.y, weights, [shared] * len(self.X),
@@ -132,7 +242,20 @@ class Blocks:
         return self.client.gather(futures)
 
     def mean(self, weights: list[Future], n_rows: int) -> np.ndarray:
-        """The mean of the weighted rows, in float64."""
+        """The mean of the weighted rows.
+
+        Parameters
+        ----------
+        weights : list of distributed.Future
+            Per-block weights (`split_weights`).
+        n_rows : int
+            How many rows have weight 1.
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+            The mean, in float64.
+        """
         sums = self.client.gather(self.client.map(block_row_sum, self.X, weights, pure=False))
         return np.sum(sums, axis=0, dtype=np.float64) / n_rows
 
@@ -148,6 +271,20 @@ class FitResult:
 
 
 def n_params(n_features: int, n_classes: int) -> int:
+    """The length of theta.
+
+    Parameters
+    ----------
+    n_features : int
+        The rows' width.
+    n_classes : int
+        K.
+
+    Returns
+    -------
+    int
+        weight_rows(K) x (n_features + 1): the weights, then the intercepts.
+    """
     k = weight_rows(n_classes)
     return k * n_features + k
 
@@ -166,6 +303,26 @@ def fit(
 
     Dividing by n_rows changes no minimiser; it keeps `tol` meaningful across sizes
     (scikit-learn's lbfgs scales the same way).
+
+    Parameters
+    ----------
+    blocks : Blocks
+        The rows, on the workers.
+    weights : list of distributed.Future
+        Per-block weights selecting the rows fitted (`Blocks.split_weights`).
+    n_rows : int
+        How many rows have weight 1.
+    C : float
+        The inverse regularisation strength.
+    theta0 : ndarray or None
+        Where L-BFGS-B starts, for the rows as they are (None: zeros).
+    max_iter, tol : int, float
+        L-BFGS-B's iteration limit and gradient tolerance.
+
+    Returns
+    -------
+    FitResult
+        The solution and how the optimiser ended.
     """
     from scipy.optimize import minimize
 
@@ -202,7 +359,22 @@ def fit(
 
 
 def probabilities(blocks: Blocks, weights: list[Future], theta: np.ndarray) -> np.ndarray:
-    """Class probabilities of the weighted rows, in row order."""
+    """Class probabilities of the weighted rows.
+
+    Parameters
+    ----------
+    blocks : Blocks
+        The rows, on the workers.
+    weights : list of distributed.Future
+        Per-block weights selecting the rows (`Blocks.split_weights`).
+    theta : ndarray
+        Flat coefficients.
+
+    Returns
+    -------
+    ndarray of shape (n_weighted_rows, n_classes)
+        The probabilities, in row order.
+    """
     return np.concatenate(blocks.map_blocks(block_probabilities, weights, theta))
 
 
@@ -230,9 +402,25 @@ def fit_path(
 
     Each fit starts from the previous one's solution (a regularisation path):
     weaker regularisation moves the optimum little, so it takes few iterations.
-    """
-    import time
 
+    Parameters
+    ----------
+    blocks : Blocks
+        The rows, on the workers.
+    train_rows, val_rows : ndarray of int
+        The fold's training and validation rows.
+    Cs : sequence of float
+        The C values (each distinct one is fitted once).
+    score : callable
+        Validation probabilities -> metric -> score.
+    on_point : callable
+        Called after each C.
+
+    Returns
+    -------
+    dict of float to PathPoint
+        Each C's point.
+    """
     train_w, val_w = blocks.split_weights(train_rows), blocks.split_weights(val_rows)
     path: dict[float, PathPoint] = {}
     theta = None
@@ -257,6 +445,22 @@ def to_sklearn(template: Any, theta: np.ndarray, n_features: int, n_classes: int
     coefficients (newton-cg only), but it too needs coef_ set by hand first, warns that
     it did not converge and records n_iter_ = 0: the same hand-setting plus a fake fit.
     The attributes set are the documented ones predict_proba and skops read.
+
+    Parameters
+    ----------
+    template : LogisticRegression
+        The model's parameters.
+    theta : ndarray
+        Flat coefficients, for the rows as they are.
+    n_features, n_classes : int
+        The rows' width and K.
+    n_iter : int
+        The optimiser's iterations, recorded as `n_iter_`.
+
+    Returns
+    -------
+    LogisticRegression
+        The fitted model.
     """
     from sklearn.base import clone
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 
-from classify.search.base import Search
-from classify.search.results import LOG_LOSS, SCORE, progress_bar
+from classify.search.base import Evaluation, Folds, Search
+from classify.search.results import LOG_LOSS, SCORE
 
 
 def _fit_and_score(
@@ -39,67 +40,71 @@ def _fit_and_score(
 
 def with_jobs(estimator: Any, n_jobs: int | None) -> Any:
     """`estimator` (or a pipeline's steps) set to use `n_jobs` where it was built with a
-    count (None: the estimator ignores it, as LogisticRegression now does)."""
+    count (None: the estimator ignores it, as LogisticRegression now does).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator, changed in place.
+    n_jobs : int or None
+        The count.
+
+    Returns
+    -------
+    estimator
+        `estimator` itself.
+    """
     names = [name for name, value in estimator.get_params().items()
              if name.split("__")[-1] == "n_jobs" and value is not None]
     return estimator.set_params(**{name: n_jobs for name in names})
 
 
+@dataclass(eq=False, repr=False)
 class GridSearch(Search):
     """GridSearchCV(estimator, param_grid, scoring, cv, n_jobs): the same candidates,
     folds, scores and `cv_results_`; the choice is `results.choose` (near-ties go to the
     best validation log-loss) and the refit uses `n_jobs` inside the estimator (with a bar
-    over its rounds or trees where classify.fit_progress has one)."""
+    over its rounds or trees where classify.fit_progress has one).
 
-    def __init__(
-        self,
-        estimator: Any,
-        param_grid: Mapping[str, Sequence[Any]],
-        *,
-        scoring: str = "accuracy",
-        cv: Any = 3,
-        n_jobs: int | None = None,
-        progress: bool = True,
-    ) -> None:
-        self.estimator = estimator
-        self.param_grid = param_grid
-        self.scoring = scoring
-        self.cv = cv
-        self.n_jobs = n_jobs
-        self.progress = progress
+    Parameters
+    ----------
+    estimator, scoring, cv, progress
+        As for `Search`.
+    param_grid : mapping of str to sequence
+        Each parameter's values; the candidates are their product (ParameterGrid).
+    n_jobs : int or None
+        Fits run side by side (joblib's count; -1: all cores), and the refit's own.
+    """
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> GridSearch:
+    param_grid: Mapping[str, Sequence[Any]]
+    _: KW_ONLY
+    n_jobs: int | None = None
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        from sklearn.model_selection import ParameterGrid
+
+        return list(ParameterGrid(dict(self.param_grid)))
+
+    def _evaluate(self, X: np.ndarray, y: np.ndarray, candidates: list[dict[str, Any]],
+                  folds: Folds, bar: Any) -> Evaluation:
         from joblib import Parallel, delayed
         from sklearn.metrics import check_scoring
-        from sklearn.model_selection import ParameterGrid, check_cv
 
-        from classify.fit_progress import fit_with_progress
-
-        y = np.asarray(y)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
-        candidates = list(ParameterGrid(dict(self.param_grid)))
         scorers = {SCORE: check_scoring(self.estimator, self.scoring)}
         if self.scoring != LOG_LOSS and hasattr(self.estimator, "predict_proba"):
             scorers[LOG_LOSS] = check_scoring(self.estimator, LOG_LOSS)
-        shape = (len(candidates), len(folds))
-        tables = {name: np.full(shape, np.nan) for name in scorers}
-        fit_times, score_times = np.zeros(shape), np.zeros(shape)
-        tasks = [(i, j) for i in range(len(candidates)) for j in range(len(folds))]
+        evaluation = Evaluation.empty(len(candidates), len(folds))
         run = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
             delayed(_fit_and_score)((i, j), clone(self.estimator).set_params(**candidates[i]),
                                     X, y, *folds[j], scorers)
-            for i, j in tasks
+            for i in range(len(candidates)) for j in range(len(folds))
         )  # fmt: skip
-        with progress_bar(len(tasks), self.progress, "search") as bar:
-            for (i, j), scores, fit_time, score_time in run:
-                for name, value in scores.items():
-                    tables[name][i, j] = value
-                fit_times[i, j], score_times[i, j] = fit_time, score_time
-                bar.update(1)
-        self._choose(candidates, tables, fit_times, score_times, folds)
-        started = time.perf_counter()
-        best = with_jobs(clone(self.estimator).set_params(**self.best_params_), self.n_jobs)
-        self.best_estimator_ = fit_with_progress(best, X, y, self.progress)
-        self.refit_time_ = time.perf_counter() - started
-        self.classes_ = self.best_estimator_.classes_
-        return self
+        for (i, j), scores, fit_seconds, score_seconds in run:
+            evaluation.record(i, j, scores, fit_seconds, score_seconds)
+            bar.update(1)
+        return evaluation
+
+    def _refit(self, X: np.ndarray, y: np.ndarray, refit_from: None) -> Any:
+        from classify.fit_progress import fit_with_progress
+
+        return fit_with_progress(with_jobs(self._chosen(), self.n_jobs), X, y, self.progress)

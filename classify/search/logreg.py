@@ -27,14 +27,16 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
-from classify.search.base import Search
-from classify.search.results import LOG_LOSS, SCORE, progress_bar
+from classify.search.base import Evaluation, Folds, Search, path_evaluation
+from classify.search.results import LOG_LOSS, SCORE
 from classify.search.rowspace import RowSpaceBasis
 
 T = TypeVar("T")
@@ -44,7 +46,21 @@ WARM_START_SOLVERS = ("newton-cg", "lbfgs", "sag", "saga", "newton-cholesky")
 
 
 def applies(estimator: Any, grid: Mapping[str, Sequence[Any]]) -> bool:
-    """True for an L2 LogisticRegression searched over C alone, positive finite values."""
+    """Whether the path search answers for `estimator` over `grid`.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The model searched.
+    grid : mapping of str to sequence
+        The searched parameters' values.
+
+    Returns
+    -------
+    bool
+        True for an L2 LogisticRegression with a warm-starting solver, searched over C
+        alone at positive, finite values.
+    """
     from sklearn.linear_model import LogisticRegression
 
     if set(grid) != {"C"} or not isinstance(estimator, LogisticRegression):
@@ -68,10 +84,23 @@ def per_fold(
 
     The fits spend their time in BLAS and compiled loss code, outside the GIL; threads
     share the caller's arrays without copies, and BLAS gets the cores divided among the
-    folds. jobs=-1 gives every fold its own thread even on fewer cores.
+    folds.
+
+    Parameters
+    ----------
+    task : callable
+        Called with a fold's training and validation indices.
+    folds : sequence of (train, test) index arrays
+        The folds.
+    jobs : int or None
+        Threads (joblib's count); -1 gives every fold its own thread even on fewer cores.
+
+    Returns
+    -------
+    list
+        The tasks' results, in the folds' order.
     """
     from joblib import Parallel, cpu_count, delayed, effective_n_jobs
-    from threadpoolctl import threadpool_limits
 
     workers = len(folds) if jobs == -1 else min(effective_n_jobs(jobs), len(folds))
     if workers == 1:
@@ -83,59 +112,118 @@ def per_fold(
 
 
 def centre(X: np.ndarray) -> np.ndarray:
-    """Subtract the rows' mean from X in place; return the mean (X's precision)."""
+    """Subtract the rows' mean from X in place.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The rows, centred in place.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        The mean, in X's precision.
+    """
     mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
     X -= mean
     return mean
 
 
 @dataclass
-class FoldPath:
-    """One fold's C path: validation scores, fit seconds and the solution at each C."""
+class PathPoint:
+    """One C of a fold's path: validation scores, the seconds spent fitting and scoring,
+    and the solution (coef, intercept of the uncentred rows)."""
 
-    scores: dict[float, dict[str, float]]
-    fit_seconds: dict[float, float]
-    score_seconds: dict[float, float]
-    solutions: dict[float, tuple[np.ndarray, np.ndarray]]  # C -> (coef, intercept)
+    scores: dict[str, float]
+    solution: tuple[np.ndarray, np.ndarray]
+    fit_seconds: float
+    score_seconds: float
 
 
+def _mean_solution(points: list[PathPoint]) -> tuple[np.ndarray, np.ndarray]:
+    """The folds' mean (coef, intercept) at one C, where the refit at that C starts."""
+    coefs, intercepts = zip(*(point.solution for point in points))
+    return np.mean(coefs, axis=0), np.mean(intercepts, axis=0)
+
+
+@dataclass
+class Rows:
+    """The training rows: the features, and what the fits run on, `fitted` (the features
+    themselves, or their coordinates in `basis`, the training rows' span). The refit
+    drops the coordinates and the basis once it has mapped its solution back."""
+
+    features: np.ndarray
+    fitted: np.ndarray | None
+    basis: RowSpaceBasis | None
+
+
+@dataclass(eq=False, repr=False)
 class LogisticPathSearch(Search):
     """GridSearchCV(estimator, {"C": Cs}, scoring, cv) for an L2 LogisticRegression
-    (`applies`), with `cv_results_`, `best_params_`, `best_score_`, `best_estimator_`.
+    (`applies`), each fold fitted as a warm-started C path.
 
-    rowspace: "auto" projects onto the training rows' span when they are fewer than the
-    features; True or False force it.
+    Parameters
+    ----------
+    estimator, scoring, cv, progress
+        As for `Search`; estimator an L2 LogisticRegression.
+    Cs : sequence of float
+        The candidates' C values, in the order of `cv_results_`.
+    n_jobs : int or None
+        Folds fitted side by side, one thread each (`per_fold`).
+    rowspace : bool or "auto"
+        Fit on the training rows' row-space coordinates: "auto" when the rows are
+        fewer than the features.
+
+    Attributes
+    ----------
+    rowspace_components_ : int or None
+        The row space's dimension, or None without one.
     """
 
-    def __init__(
-        self,
-        estimator: Any,
-        Cs: Sequence[float],
-        *,
-        scoring: str = "accuracy",
-        cv: Any = 3,
-        n_jobs: int | None = None,
-        rowspace: bool | str = "auto",
-        progress: bool = True,
-    ) -> None:
-        self.estimator = estimator
-        self.Cs = Cs
-        self.scoring = scoring
-        self.cv = cv
-        self.n_jobs = n_jobs
-        self.rowspace = rowspace
-        self.progress = progress
+    Cs: Sequence[float]
+    _: KW_ONLY
+    n_jobs: int | None = None
+    rowspace: bool | str = "auto"
+
+    def _prepared(self, X: np.ndarray, y: Any) -> tuple[Rows, np.ndarray]:
+        project = self.rowspace is True or (self.rowspace == "auto" and X.shape[0] < X.shape[1])
+        if not project:
+            self.rowspace_components_ = None
+            return Rows(X, X, None), np.asarray(y)
+        basis = RowSpaceBasis()
+        Z = basis.fit_transform(X)
+        self.rowspace_components_ = basis.n_components_
+        return Rows(X, Z, basis), np.asarray(y)
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        return [{"C": C} for C in self.Cs]
+
+    def _fits_per_fold(self, candidates: list[dict[str, Any]]) -> int:
+        return len(set(self.Cs))
+
+    def _evaluate(self, rows: Rows, y: np.ndarray, candidates: list[dict[str, Any]],
+                  folds: Folds, bar: Any) -> Evaluation:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.metrics import check_scoring
+
+        scorer = check_scoring(self.estimator, self.scoring)
+        with warnings.catch_warnings():
+            # Path points that stop at max_iter only lose score; the refit reports its own.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            paths = per_fold(partial(self._fold_path, rows.fitted, y, scorer, bar), folds,
+                             self.n_jobs)
+        return path_evaluation(paths, self.Cs, _mean_solution)
 
     def _fold_path(
         self, X: np.ndarray, y: np.ndarray, scorer: Any, bar: Any,
         train: np.ndarray, test: np.ndarray,
-    ) -> FoldPath:  # fmt: skip
+    ) -> dict[float, PathPoint]:  # fmt: skip
         from sklearn.metrics import log_loss
 
         X_train, X_test, y_test = np.array(X[train]), np.array(X[test]), y[test]
         mean = centre(X_train)
         X_test -= mean
-        path = FoldPath({}, {}, {}, {})
+        path: dict[float, PathPoint] = {}
         model = clone(self.estimator).set_params(warm_start=True)
         for C in sorted(set(self.Cs)):
             started = time.perf_counter()
@@ -145,57 +233,27 @@ class LogisticPathSearch(Search):
             if self.scoring != LOG_LOSS:
                 scores[LOG_LOSS] = -log_loss(y_test, model.predict_proba(X_test),
                                              labels=model.classes_)
-            path.scores[C] = scores
-            path.fit_seconds[C] = fitted - started
-            path.score_seconds[C] = time.perf_counter() - fitted
-            path.solutions[C] = (model.coef_.copy(), model.intercept_ - model.coef_ @ mean)
+            scored = time.perf_counter()
+            solution = (model.coef_.copy(), model.intercept_ - model.coef_ @ mean)
+            path[C] = PathPoint(scores, solution, fitted - started, scored - fitted)
             bar.update(1)
         return path
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticPathSearch:
-        from functools import partial
-
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.metrics import check_scoring
-        from sklearn.model_selection import check_cv
-
-        y = np.asarray(y)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
-        project = self.rowspace is True or (self.rowspace == "auto" and X.shape[0] < X.shape[1])
-        basis = RowSpaceBasis() if project else None
-        Z = basis.fit_transform(X) if basis is not None else X
-        scorer = check_scoring(self.estimator, self.scoring)
-        total = len(set(self.Cs)) * len(folds)
-        with progress_bar(total, self.progress, "search") as bar, warnings.catch_warnings():
-            # Path points that stop at max_iter only lose score; the refit reports its own.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            paths = per_fold(partial(self._fold_path, Z, y, scorer, bar), folds, self.n_jobs)
-        self._choose(
-            [{"C": C} for C in self.Cs],
-            {name: np.array([[p.scores[C][name] for p in paths] for C in self.Cs])
-             for name in paths[0].scores[self.Cs[0]]},
-            np.array([[p.fit_seconds[C] for p in paths] for C in self.Cs]),
-            np.array([[p.score_seconds[C] for p in paths] for C in self.Cs]),
-            folds,
-        )  # fmt: skip
-        self.rowspace_components_ = basis.n_components_ if basis is not None else None
-        started = time.perf_counter()
+    def _refit(self, rows: Rows, y: np.ndarray,
+               starts: dict[float, tuple[np.ndarray, np.ndarray]]) -> Any:
         # The refit starts from the folds' mean solution at the chosen C, in the row space
         # when there is one; its optimum, mapped back, starts the fit on the features
         # (newton-cg checks the gradient there before stepping).
-        C = self.best_params_["C"]
-        coefs, intercepts = zip(*(path.solutions[C] for path in paths))
-        del paths
-        coef, intercept = self._centred_fit(Z if basis is not None else np.array(X), y,
-                                            np.mean(coefs, axis=0), np.mean(intercepts, axis=0))
-        if basis is not None:
-            coef = basis.inverse_transform(coef)
-            del Z, basis  # the coordinates and the factor: not needed on the features
-        model = self._warm_fit(X, y, coef, intercept)
-        self.best_estimator_ = model.set_params(warm_start=self.estimator.warm_start)
-        self.refit_time_ = time.perf_counter() - started
-        self.classes_ = self.best_estimator_.classes_
-        return self
+        coef, intercept = starts[self.best_params_["C"]]
+        if rows.basis is None:
+            coef, intercept = self._centred_fit(np.array(rows.features), y, coef, intercept)
+        else:
+            coef, intercept = self._centred_fit(rows.fitted, y, coef, intercept)
+            coef = rows.basis.inverse_transform(coef)
+        # The coordinates and the factor: not needed on the features.
+        rows.fitted = rows.basis = None
+        model = self._warm_fit(rows.features, y, coef, intercept)
+        return model.set_params(warm_start=self.estimator.warm_start)
 
     def _centred_fit(self, X: np.ndarray, y: np.ndarray, coef: np.ndarray,
                      intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,6 +267,6 @@ class LogisticPathSearch(Search):
                   ) -> Any:
         """The estimator at the chosen C fitted on X, y from (coef, intercept), placed
         where `warm_start` reads its starting point."""
-        model = clone(self.estimator).set_params(C=self.best_params_["C"], warm_start=True)
+        model = self._chosen().set_params(warm_start=True)
         model.coef_, model.intercept_ = coef.astype(X.dtype), intercept.astype(X.dtype)
         return model.fit(X, y)

@@ -5,7 +5,7 @@ answers as the local searches do: the same candidates (ParameterGrid's order), f
 (`cv`), scores, `cv_results_` schema and choice (results.choose). The fits run where
 the rows are and only validation probabilities come back, so every `--scoring` works.
 An L2 LogisticRegression searched over C fits each fold's C path out of core
-(classify.cluster_logreg), the folds side by side; an XGBClassifier fits each
+(classify.search.dask_logreg), the folds side by side; an XGBClassifier fits each
 (candidate, fold) through XGBoost's Dask interface, one after the other, each on every
 worker. `best_estimator_` is the ordinary LogisticRegression or XGBClassifier a local
 run saves, so predict needs no cluster.
@@ -17,17 +17,16 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import clone
 
-from classify import cluster_logreg
-from classify.search import logreg
-from classify.search.base import Search
-from classify.search.results import LOG_LOSS, SCORE, SCORINGS, progress_bar
+from classify.search import dask_logreg, logreg
+from classify.search.base import Evaluation, Folds, Search, path_evaluation
+from classify.search.results import LOG_LOSS, SCORE, SCORINGS
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -35,9 +34,24 @@ if TYPE_CHECKING:
 
 
 def scores_of(scoring: str, y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """The selection score and, unless that is the log-loss itself, the negated mean
-    log-loss of validation probabilities, as scikit-learn's scorers compute them from
-    an estimator's predict (the most likely class) and predict_proba."""
+    """Validation scores from probabilities, as scikit-learn's scorers compute them from
+    an estimator's predict (the most likely class) and predict_proba.
+
+    Parameters
+    ----------
+    scoring : str
+        The selection score's name (results.SCORINGS).
+    y_true : ndarray of shape (n_samples,)
+        The class numbers 0..K-1.
+    proba : ndarray of shape (n_samples, K)
+        The class probabilities.
+
+    Returns
+    -------
+    dict of str to float
+        "score", and unless that is the log-loss itself "neg_log_loss": the negated
+        mean log-loss.
+    """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
 
     neg_log_loss = -float(log_loss(y_true, proba, labels=np.arange(proba.shape[1])))
@@ -46,16 +60,6 @@ def scores_of(scoring: str, y_true: np.ndarray, proba: np.ndarray) -> dict[str, 
     metric = {"accuracy": accuracy_score, "balanced_accuracy": balanced_accuracy_score,
               "f1_macro": partial(f1_score, average="macro")}[scoring]
     return {SCORE: float(metric(y_true, proba.argmax(axis=1))), LOG_LOSS: neg_log_loss}
-
-
-@dataclass
-class FoldTables:
-    """Per candidate and fold (candidates x folds): each metric's validation score, and
-    the seconds spent fitting and scoring."""
-
-    scores: dict[str, np.ndarray]
-    fit_seconds: np.ndarray
-    score_seconds: np.ndarray
 
 
 def _on_workers(client: Client, X: da.Array) -> da.Array:
@@ -109,11 +113,28 @@ def _xgb_on_cluster(client: Client, estimator: Any, X: da.Array, y: da.Array) ->
 
 def fit_on_cluster(estimator: Any, X: da.Array, y: Any, *, client: Client | None = None,
                    start: np.ndarray | None = None) -> Any:
-    """A fitted copy of `estimator` (an L2 LogisticRegression or an XGBClassifier) on
-    all rows of X, y, fitted where they live; an ordinary estimator that predicts here.
+    """A fitted copy of `estimator` on all rows of X, y, fitted where they live.
 
-    start: logreg's flat coefficients to start L-BFGS-B from. A logreg fit that stops at
-    its iteration limit warns with a ConvergenceWarning, as scikit-learn's does.
+    A logreg fit that stops at its iteration limit warns with a ConvergenceWarning, as
+    scikit-learn's does.
+
+    Parameters
+    ----------
+    estimator : LogisticRegression or XGBClassifier
+        An L2 LogisticRegression or an XGBClassifier, with the parameters to fit.
+    X : dask.array.Array of shape (n_samples, n_features)
+        The rows, on the cluster's workers.
+    y : array-like of shape (n_samples,)
+        Their class numbers 0..K-1.
+    client : distributed.Client or None
+        The Dask client (None: the default one).
+    start : ndarray or None
+        logreg's flat coefficients to start L-BFGS-B from (None: zeros).
+
+    Returns
+    -------
+    LogisticRegression or XGBClassifier
+        An ordinary fitted estimator that predicts here, without the cluster.
     """
     import dask.array as da
     from distributed import default_client
@@ -125,15 +146,15 @@ def fit_on_cluster(estimator: Any, X: da.Array, y: Any, *, client: Client | None
         from sklearn.exceptions import ConvergenceWarning
 
         _check_logreg(estimator, [estimator.C], [])
-        blocks = cluster_logreg.Blocks.of(client, X, y, n_classes)
+        blocks = dask_logreg.Blocks.of(client, X, y, n_classes)
         weights = blocks.split_weights(np.arange(len(y)))
-        fitted = cluster_logreg.fit(blocks, weights, len(y), estimator.C, start)
+        fitted = dask_logreg.fit(blocks, weights, len(y), estimator.C, start)
         if not fitted.converged:
             warnings.warn(f"L-BFGS-B stopped after {fitted.n_iter} iterations "
                           f"({fitted.message.splitlines()[0]})", ConvergenceWarning,
                           stacklevel=2)
-        return cluster_logreg.to_sklearn(estimator, fitted.theta, blocks.n_features,
-                                         n_classes, fitted.n_iter)
+        return dask_logreg.to_sklearn(estimator, fitted.theta, blocks.n_features,
+                                      n_classes, fitted.n_iter)
     model = _xgb_on_cluster(client, estimator, X, da.from_array(y, chunks=(X.chunks[0],)))
     local = clone(estimator)
     # The booster is a plain XGBoost model; loading it makes an ordinary classifier.
@@ -141,101 +162,99 @@ def fit_on_cluster(estimator: Any, X: da.Array, y: Any, *, client: Client | None
     return local
 
 
+def _mean_theta(points: list[dask_logreg.PathPoint]) -> np.ndarray:
+    """The folds' mean solution at one C, where the refit at that C starts."""
+    return np.mean([point.theta for point in points], axis=0)
+
+
+@dataclass(eq=False, repr=False)
 class ClusterSearch(Search):
     """GridSearchCV(estimator, param_grid, scoring, cv) on a Dask cluster, for an L2
     LogisticRegression over C or an XGBClassifier over any of its parameters.
 
-    fit(X, y): X a Dask array (ideally persisted: classify.cluster.load), y the class
-    numbers 0..K-1 of its rows. client: the Dask client (None: the default one).
+    fit(X, y) takes X as a Dask array (ideally persisted: classify.cluster.load) and y
+    as the class numbers 0..K-1 of its rows.
+
+    Parameters
+    ----------
+    estimator, scoring, cv, progress
+        As for `Search`; estimator an L2 LogisticRegression or an XGBClassifier, and
+        scoring one of results.SCORINGS.
+    param_grid : mapping of str to sequence
+        Each parameter's values; the candidates are their product (ParameterGrid).
+    client : distributed.Client or None
+        The Dask client (None: the default one).
     """
 
-    def __init__(
-        self,
-        estimator: Any,
-        param_grid: Mapping[str, Sequence[Any]],
-        *,
-        scoring: str = "accuracy",
-        cv: Any = 3,
-        client: Client | None = None,
-        progress: bool = True,
-    ) -> None:
-        self.estimator = estimator
-        self.param_grid = param_grid
-        self.scoring = scoring
-        self.cv = cv
-        self.client = client
-        self.progress = progress
+    param_grid: Mapping[str, Sequence[Any]]
+    _: KW_ONLY
+    client: Client | None = None
 
-    def fit(self, X: da.Array, y: Any) -> ClusterSearch:
+    def _client(self) -> Client:
         from distributed import default_client
-        from sklearn.model_selection import ParameterGrid, check_cv
 
+        return self.client or default_client()
+
+    def _prepared(self, X: da.Array, y: Any) -> tuple[da.Array, np.ndarray]:
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring {self.scoring!r}: choose one of {', '.join(SCORINGS)}")
-        client = self.client or default_client()
-        X = _on_workers(client, X)
-        y, n_classes = _labels(y)
-        folds = list(check_cv(self.cv, y, classifier=True).split(np.zeros((len(y), 1)), y))
+        return _on_workers(self._client(), X), _labels(y)[0]
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        from sklearn.model_selection import ParameterGrid
+
         candidates = list(ParameterGrid(dict(self.param_grid)))
-        is_logreg = _is_logreg(self.estimator)
-        if is_logreg:
-            Cs = [params.get("C", self.estimator.C) for params in candidates]
-            _check_logreg(self.estimator, Cs, list(self.param_grid))
-            total = len(set(Cs)) * len(folds)
-        else:
-            total = len(candidates) * len(folds)
-        with progress_bar(total, self.progress, "search") as bar:
-            if is_logreg:
-                tables, starts = self._logreg_paths(client, X, y, n_classes, Cs, folds, bar)
-            else:
-                tables, starts = self._xgb_fits(client, X, y, candidates, folds, bar), None
-        self._choose(candidates, tables.scores, tables.fit_seconds, tables.score_seconds, folds)
-        started = time.perf_counter()
-        best = clone(self.estimator).set_params(**self.best_params_)
+        if _is_logreg(self.estimator):
+            _check_logreg(self.estimator, self._Cs(candidates), list(self.param_grid))
+        return candidates
+
+    def _Cs(self, candidates: list[dict[str, Any]]) -> list[float]:
+        """Each candidate's C (a logreg search)."""
+        return [params.get("C", self.estimator.C) for params in candidates]
+
+    def _fits_per_fold(self, candidates: list[dict[str, Any]]) -> int:
+        if _is_logreg(self.estimator):
+            return len(set(self._Cs(candidates)))
+        return len(candidates)
+
+    def _evaluate(self, X: da.Array, y: np.ndarray, candidates: list[dict[str, Any]],
+                  folds: Folds, bar: Any) -> Evaluation:
+        if _is_logreg(self.estimator):
+            return self._logreg_paths(X, y, self._Cs(candidates), folds, bar)
+        return self._xgb_fits(X, y, candidates, folds, bar)
+
+    def _refit(self, X: da.Array, y: np.ndarray, starts: dict[float, np.ndarray] | None
+               ) -> Any:
+        best = self._chosen()
         start = None if starts is None else starts[best.C]
-        self.best_estimator_ = fit_on_cluster(best, X, y, client=client, start=start)
-        self.refit_time_ = time.perf_counter() - started
-        self.classes_ = self.best_estimator_.classes_
-        return self
+        return fit_on_cluster(best, X, y, client=self._client(), start=start)
 
-    def _logreg_paths(
-        self, client: Client, X: da.Array, y: np.ndarray, n_classes: int, Cs: list[float],
-        folds: list[tuple[np.ndarray, np.ndarray]], bar: Any,
-    ) -> tuple[FoldTables, dict[float, np.ndarray]]:  # fmt: skip
+    def _logreg_paths(self, X: da.Array, y: np.ndarray, Cs: list[float], folds: Folds,
+                      bar: Any) -> Evaluation:
         """Every fold's C path (the folds' optimisers wait on the cluster most of the
-        time: they run side by side); the tables, and each C's folds' mean solution,
-        where the refit on all rows starts."""
-        blocks = cluster_logreg.Blocks.of(client, X, y, n_classes)
+        time: they run side by side); the refit on all rows starts from each C's folds'
+        mean solution."""
+        # y holds the class numbers 0..K-1 (_labels checked them).
+        blocks = dask_logreg.Blocks.of(self._client(), X, y, int(y.max()) + 1)
 
-        def path(fold: tuple[np.ndarray, np.ndarray]) -> dict[float, cluster_logreg.PathPoint]:
+        def path(fold: tuple[np.ndarray, np.ndarray]) -> dict[float, dask_logreg.PathPoint]:
             train, val = fold
             score = partial(scores_of, self.scoring, y[np.sort(val)])
-            return cluster_logreg.fit_path(blocks, train, val, Cs, score,
-                                           lambda: bar.update(1))
+            return dask_logreg.fit_path(blocks, train, val, Cs, score, lambda: bar.update(1))
 
         with ThreadPoolExecutor(len(folds)) as pool:
             paths = list(pool.map(path, folds))
-        tables = FoldTables(
-            {name: np.array([[p[C].scores[name] for p in paths] for C in Cs])
-             for name in paths[0][Cs[0]].scores},
-            np.array([[p[C].fit_seconds for p in paths] for C in Cs]),
-            np.array([[p[C].score_seconds for p in paths] for C in Cs]),
-        )  # fmt: skip
-        starts = {C: np.mean([p[C].theta for p in paths], axis=0) for C in paths[0]}
-        return tables, starts
+        return path_evaluation(paths, Cs, _mean_theta)
 
-    def _xgb_fits(
-        self, client: Client, X: da.Array, y: np.ndarray, candidates: list[dict[str, Any]],
-        folds: list[tuple[np.ndarray, np.ndarray]], bar: Any,
-    ) -> FoldTables:  # fmt: skip
+    def _xgb_fits(self, X: da.Array, y: np.ndarray, candidates: list[dict[str, Any]],
+                  folds: Folds, bar: Any) -> Evaluation:
         """Each candidate fitted on each fold's training rows and scored on its
-        validation rows; the tables."""
+        validation rows, one after the other."""
         import dask.array as da
 
+        client = self._client()
         y_blocks = da.from_array(y, chunks=(X.chunks[0],))
-        shape = (len(candidates), len(folds))
-        scores: dict[str, np.ndarray] = {}
-        fit_times, score_times = np.zeros(shape), np.zeros(shape)
+        evaluation = Evaluation.empty(len(candidates), len(folds))
         for i, params in enumerate(candidates):
             for j, (train, val) in enumerate(folds):
                 started = time.perf_counter()
@@ -243,8 +262,7 @@ class ClusterSearch(Search):
                                         X[train], y_blocks[train])
                 fitted = time.perf_counter()
                 proba = client.compute(model.predict_proba(X[val])).result()
-                for name, value in scores_of(self.scoring, y[val], proba).items():
-                    scores.setdefault(name, np.full(shape, np.nan))[i, j] = value
-                fit_times[i, j], score_times[i, j] = fitted - started, time.perf_counter() - fitted
+                scores = scores_of(self.scoring, y[val], proba)
+                evaluation.record(i, j, scores, fitted - started, time.perf_counter() - fitted)
                 bar.update(1)
-        return FoldTables(scores, fit_times, score_times)
+        return evaluation

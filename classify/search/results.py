@@ -31,7 +31,25 @@ def cv_results(
     fit_times: np.ndarray,
     score_times: np.ndarray,
 ) -> dict[str, Any]:
-    """GridSearchCV's `cv_results_` from per-candidate, per-fold tables (candidates x folds)."""
+    """GridSearchCV's `cv_results_` from per-candidate, per-fold tables.
+
+    scikit-learn formats its own in a private method, so the schema is written out here.
+
+    Parameters
+    ----------
+    params : sequence of dict
+        The candidates, in the order of the tables' rows.
+    scores : mapping of str to ndarray of shape (n_candidates, n_folds)
+        Each metric's validation scores.
+    fit_times, score_times : ndarray of shape (n_candidates, n_folds)
+        Seconds spent fitting and scoring.
+
+    Returns
+    -------
+    dict
+        Times, `param_*` columns, `params`, and per metric the `split*_test_*`, `mean_`,
+        `std_` and `rank_test_*` columns.
+    """
     from scipy.stats import rankdata
 
     results: dict[str, Any] = {}
@@ -66,14 +84,42 @@ class Choice:
 
 
 def one_image(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
-    """How far one validation image can move a mean over folds of an accuracy: one of
-    the smallest fold's images, 1 / (folds x its size)."""
+    """How far one validation image can move a mean over folds of an accuracy.
+
+    Parameters
+    ----------
+    folds : sequence of (train, test) index arrays
+        The search's folds.
+
+    Returns
+    -------
+    float
+        One of the smallest fold's images: 1 / (folds x its size).
+    """
     return 1.0 / (len(folds) * min(len(test) for _, test in folds))
 
 
 def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice:
-    """The best mean score; among candidates within `tolerance` of it (one validation
-    image: `one_image`), the one with the best mean validation log-loss when there is one."""
+    """The best mean score; among candidates within `tolerance` of it, the one with the
+    best mean validation log-loss when there is one.
+
+    It reads `cv_results_` alone, as GridSearchCV's `refit` callable does; its index is
+    what such a callable would return, and it also says how a near-tie was broken.
+
+    Parameters
+    ----------
+    results : mapping
+        A `cv_results_` with "mean_test_score" and, optionally, "mean_test_neg_log_loss".
+    scoring : str
+        The selection score's name; "neg_log_loss" breaks no ties.
+    tolerance : float
+        How close to the best counts as a tie: one validation image (`one_image`).
+
+    Returns
+    -------
+    Choice
+        The chosen candidate's index and the tie-break, or None.
+    """
     means = np.nan_to_num(np.asarray(results[f"mean_test_{SCORE}"]), nan=-np.inf)
     best = int(np.argmax(means))
     losses = results.get(f"mean_test_{LOG_LOSS}")
@@ -91,8 +137,27 @@ def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice
 
 
 def progress_bar(total: int, enabled: bool, description: str, unit: str = "fit") -> Any:
-    """A bar over the search's fits (or a fit's `unit`s) with an ETA, shown once it has
-    run PROGRESS_DELAY_S; tqdm hides it when stderr is not a terminal."""
+    """A bar over the search's fits (or a fit's `unit`s) with an ETA.
+
+    It shows once it has run PROGRESS_DELAY_S; tqdm hides it when stderr is not a
+    terminal.
+
+    Parameters
+    ----------
+    total : int
+        How many updates make it full.
+    enabled : bool
+        False: never shown.
+    description : str
+        The text before the bar ("search", "fit").
+    unit : str
+        What one update counts.
+
+    Returns
+    -------
+    tqdm.tqdm
+        The bar, a context manager; leaves no line behind when closed.
+    """
     from tqdm import tqdm
 
     return tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True,

@@ -33,8 +33,22 @@ def _own_mapping(X: np.ndarray) -> np.ndarray:
 
 
 def gram(X: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
-    """X X^T in float64 from products of row blocks in X's own precision (two blocks of
-    rows in memory at a time; X may be memory-mapped)."""
+    """X X^T in float64 from products of row blocks in X's own precision.
+
+    Two blocks of rows are in memory at a time, so X may be memory-mapped.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The rows.
+    block_rows : int
+        Rows per block.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_samples)
+        The Gram matrix, in float64.
+    """
     X = _own_mapping(X)
     n = X.shape[0]
     K = np.empty((n, n), dtype=np.float64)
@@ -58,10 +72,36 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
     """
 
     def fit(self, X: np.ndarray, y: Any = None) -> RowSpaceBasis:
+        """Fit the basis of X's rows.
+
+        Parameters
+        ----------
+        X, y
+            As for `fit_transform`.
+
+        Returns
+        -------
+        RowSpaceBasis
+            This basis, fitted.
+        """
         self.fit_transform(X)
         return self
 
     def fit_transform(self, X: np.ndarray, y: Any = None) -> np.ndarray:
+        """Fit the basis of X's rows and return their coordinates in it.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            The rows; held, not copied.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components_)
+            The rows' coordinates, in X's precision.
+        """
         n = X.shape[0]
         K = gram(X)
         tol = n * float(np.finfo(X.dtype).eps) * float(np.max(np.diag(K)))
@@ -98,11 +138,34 @@ class RowSpaceBasis(TransformerMixin, BaseEstimator):
         return out
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """Map rows into the basis: X Q.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Rows with the fitted rows' features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components_)
+            Their coordinates, in X's precision.
+        """
         products = self._basis_products(np.asarray(X))
         return solve_triangular(self.factor_, products, lower=True).T.astype(X.dtype)
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
-        """Z Q^T: coordinates (rows of Z) back in the features, block by block."""
+        """Z Q^T: coordinates back in the features, block by block.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_samples, n_components_)
+            Coordinates, or a linear model's weights in them (one row per class).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            The same in the features, in the fitted rows' precision.
+        """
         A = solve_triangular(self.factor_, np.asarray(Z, dtype=np.float64).T, lower=True,
                              trans="T")  # r x m: Z Q^T = A^T X[B]
         rows = _own_mapping(self.rows_)
