@@ -61,9 +61,10 @@ def engine_overhead(photos: int, engine: str) -> list[dict]:
     """efficientnet_lite0 on flowers17: rows into memory, then the same mapper through
     runner.run into a feature file (each after a warm-up), rates side by side."""
     from bench.photos import flowers_subset
-    from extract import engines, shard_runner
+    from extract import mapper as engines
+    from extract import shard
     from extract.distributor import Sequential
-    from extract.runner import run as extract_run
+    from extract.extraction import run as extract_run
     from extract.scan import scan
     from extract.settings import RunOptions, Settings
 
@@ -75,7 +76,7 @@ def engine_overhead(photos: int, engine: str) -> list[dict]:
         files = images.absolute()
 
         def stream() -> None:
-            for _ in shard_runner.rows(files, mapper, backbone=settings.backbone,
+            for _ in shard.rows(files, mapper, backbone=settings.backbone,
                                        input_size=224, batch_size=32):
                 pass
 
@@ -84,8 +85,8 @@ def engine_overhead(photos: int, engine: str) -> list[dict]:
                         options=RunOptions(force=True), distributor=Sequential(mapper),
                         log=lambda _: None, progress=False)
 
-        shard_runner.reader_threads(mapper, files, 224)  # measured once, outside the timing
-        for _ in shard_runner.rows(files[:32], mapper, backbone=settings.backbone,
+        shard.reader_threads(mapper, files, 224)  # measured once, outside the timing
+        for _ in shard.rows(files[:32], mapper, backbone=settings.backbone,
                                    input_size=224, batch_size=32):
             pass  # a warm-up batch (the graph and the reader's first start)
         for label, work in (("reader + mapper into memory", stream),

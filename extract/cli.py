@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING
 import click
 
 import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
-from extract import backbones, cache, parts, store
-from extract.errors import os_error_line
-from extract.scan import ScanError, scan
+from common.dask_cluster import ClusterError, connect, local_workers
+from common.errors import UserError, os_error_line
+from extract import cache, parts
+from extract.backbones import registry
+from extract.plan import plan
+from extract.scan import scan
 from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings
 
 if TYPE_CHECKING:
-    from extract.runner import Outcome
+    from extract.extraction import Outcome
     from extract.scan import Scan
 
 DEFAULT_OUTPUTS = Path("outputs")
@@ -30,8 +33,6 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
 
 
 def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from extract.cluster import ClusterError, local_workers
-
     try:
         if value is not None:
             local_workers(value)
@@ -62,7 +63,7 @@ EXAMPLES = """Examples:
 def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     """An eager flag: print the table and stop, before --dataset is required."""
     if value and not ctx.resilient_parsing:
-        click.echo(backbones.describe_backbones())
+        click.echo(registry.describe_backbones())
         ctx.exit()
 
 
@@ -77,9 +78,9 @@ def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> 
               help="A named dataset (caltech101, flowers17, animals; looked up in "
                    "datasets/NAME and downloaded when missing) or a folder with one "
                    "sub-folder of images per class.")
-@click.option("--backbone", default=backbones.DEFAULT_BACKBONE, show_default=True,
-              metavar="NAME", help=f"ImageNet CNN: {', '.join(backbones.BACKBONES)}.")
-@click.option("--pooling", type=click.Choice(backbones.POOLINGS),
+@click.option("--backbone", default=registry.DEFAULT_BACKBONE, show_default=True,
+              metavar="NAME", help=f"ImageNet CNN: {', '.join(registry.BACKBONES)}.")
+@click.option("--pooling", type=click.Choice(registry.POOLINGS),
               help="How feature maps become a vector [default: the backbone's own; "
                    "flatten for vgg16/vgg19, avg otherwise].")
 @click.option("--weights", default="imagenet", show_default=True,
@@ -104,7 +105,7 @@ def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> 
 @click.option("--compression", type=click.Choice(["none", "lzf", "gzip"]), default="none",
               show_default=True,
               help="HDF5 compression of the features: lzf makes sparse (flatten) features "
-                   "about 3.6x smaller but reads 2.3x slower (make bench, storage).")
+                   "much smaller but slower to read (see make bench: storage).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Feature file [default: outputs/features/<dataset>-<backbone>-<pooling>-"
                    "<digest>.h5, the digest naming the folder and settings].")
@@ -142,14 +143,12 @@ def main(
     when images were added or changed (only those go through the model), and resumes
     an interrupted run; other settings get a file of their own."""
     from extract import datasets as named
-    from extract import engines
-    from extract.cluster import ClusterError
-    from extract.plan import plan
-    from extract.runner import default_output, run
+    from extract import mapper as engines
+    from extract.extraction import default_output, run
 
     planned_output: Path | None = output
     try:
-        spec = backbones.get_spec(backbone)
+        spec = registry.get_spec(backbone)
         engine = engines.resolve_engine(engine)
         engines.check(engine, precision)
         settings = Settings(backbone, weights, pooling or spec.pooling,
@@ -172,8 +171,7 @@ def main(
         else:
             outcome = run(images, settings, planned_output, options=options,
                           dataset_name=Path(dataset).name, log=click.echo)
-    except (backbones.BackboneError, named.DatasetError, ScanError, engines.EngineError,
-            store.FeatureFileError, ClusterError) as exc:
+    except UserError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo(f"\n{_interrupted(planned_output, force)}", err=True)
@@ -188,9 +186,8 @@ def main(
 def _run_on_cluster(spec: str, images: Scan, settings: Settings, output: Path,
                     options: RunOptions, dataset_name: str) -> Outcome:
     """The extraction's shards as tasks on the Dask cluster `spec`."""
-    from extract.cluster import connect, local_workers
-    from extract.distributor import OnDask
-    from extract.runner import run
+    from extract.distributor import OnDask  # TensorFlow loads with the distributor
+    from extract.extraction import run
 
     if local_workers(spec) is None:
         click.echo(f"connecting to the Dask scheduler at {spec}")

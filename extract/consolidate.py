@@ -18,49 +18,38 @@ from typing import Any
 import h5py
 import numpy as np
 
-from extract import parts, store
+from extract import featurefile, parts
 from extract.plan import Plan, Shard
+from extract.writer import TEXT, AtomicH5Writer
 
-_STR = h5py.string_dtype(encoding="utf-8")
 
-
-class FeatureFileWriter:
+class FeatureFileWriter(AtomicH5Writer):
     """Rows in buffered blocks into a new feature file; `finish` marks it complete and
     renames it into place, `abandon` drops it (the final name is never touched)."""
 
     def __init__(self, path: Path, *, feature_dim: int, label_names: Sequence[str],
                  attrs: dict[str, Any], dtype: str = "float32", buffer_size: int = 1000,
                  compression: str | None = None):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
-        self.buffer_size = buffer_size
-        self.n_written = 0
-        self._rows: list[tuple[np.ndarray, int, str, tuple[int, int]]] = []
-        self._way_out = (f"{self.path.name} is as it was; make room, then run the same "
-                         "command again (the finished parts are kept)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with parts.writing(self.tmp, self._way_out):
-            self._h5 = parts.open_for_writing(self.tmp)
-        with parts.writing(self.tmp, self._way_out):
-            self._create(feature_dim, label_names, attrs, dtype, buffer_size, compression)
+        path = Path(path)
+        super().__init__(path, path.with_name(path.name + ".tmp"), feature_dim=feature_dim,
+                         dtype=dtype, buffer_size=buffer_size, compression=compression,
+                         way_out=(f"{path.name} is as it was; make room, then run the same "
+                                  "command again (the finished parts are kept)"))
+        with self.writing():
+            self._create(feature_dim, label_names, attrs, dtype)
 
     def _create(self, feature_dim: int, label_names: Sequence[str], attrs: dict[str, Any],
-                dtype: str, buffer_size: int, compression: str | None) -> None:
-        rows = store.chunk_rows(feature_dim, np.dtype(dtype).itemsize, buffer_size)
-        f = self._h5
-        f.create_dataset("features", shape=(0, feature_dim), maxshape=(None, feature_dim),
-                         dtype=dtype, chunks=(rows, feature_dim), compression=compression)
-        f.create_dataset("labels", shape=(0,), maxshape=(None,), dtype="int32",
-                         chunks=(max(rows, 1024),))
-        f.create_dataset("paths", shape=(0,), maxshape=(None,), dtype=_STR,
-                         chunks=(max(rows, 1024),))
+                dtype: str) -> None:
+        """The columns beside the features, the label names and the first attributes."""
+        rows = max(self.chunk_rows, 1024)
+        self.create_column("labels", "int32", chunk_rows=rows)
+        self.create_column("paths", TEXT, chunk_rows=rows)
         # (size, mtime_ns) of each row's image: an unchanged image keeps its row.
-        f.create_dataset("file_stats", shape=(0, 2), maxshape=(None, 2), dtype="int64",
-                         chunks=(max(rows, 1024), 2))
-        f.create_dataset("label_names", data=np.array(list(label_names), dtype=object),
-                         dtype=_STR)
-        f.attrs.update({
-            "format_version": store.FORMAT_VERSION,
+        self.create_column("file_stats", "int64", width=(2,), chunk_rows=rows)
+        self.h5.create_dataset("label_names", data=np.array(list(label_names), dtype=object),
+                               dtype=TEXT)
+        self.h5.attrs.update({
+            "format_version": featurefile.FORMAT_VERSION,
             "feature_dim": feature_dim,
             "dtype": dtype,
             "h5py_version": h5py.__version__,
@@ -72,46 +61,27 @@ class FeatureFileWriter:
 
     def add(self, row: np.ndarray, label: int, path: str,
             stat: tuple[int, int] = (-1, -1)) -> None:
-        self._rows.append((row, label, path, stat))
-        if len(self._rows) >= self.buffer_size:
-            self._flush()
+        self._buffer((row, label, path, stat))
 
-    def _flush(self) -> None:
-        if not self._rows:
-            return
-        f, start, n = self._h5, self.n_written, len(self._rows)
-        columns = (
-            ("features", np.stack([r for r, _, _, _ in self._rows])),
-            ("labels", np.array([label for _, label, _, _ in self._rows], dtype=np.int32)),
-            ("paths", np.array([p for _, _, p, _ in self._rows], dtype=object)),
-            ("file_stats", np.array([s for _, _, _, s in self._rows], dtype=np.int64)),
-        )
-        with parts.writing(self.tmp, self._way_out):
-            for name, data in columns:
-                f[name].resize(start + n, axis=0)
-                f[name][start:] = data
-        self.n_written += n
-        self._rows = []
+    def _columns(self, rows: list[tuple[np.ndarray, int, str, tuple[int, int]]]
+                 ) -> dict[str, np.ndarray]:
+        return {
+            "features": np.stack([r for r, _, _, _ in rows]),
+            "labels": np.array([label for _, label, _, _ in rows], dtype=np.int32),
+            "paths": np.array([p for _, _, p, _ in rows], dtype=object),
+            "file_stats": np.array([s for _, _, _, s in rows], dtype=np.int64),
+        }
 
     def finish(self, skipped: Sequence[str] = (), attrs: dict[str, Any] | None = None) -> None:
+        """Write the last block, the skipped images and the closing attributes; publish."""
         self._flush()
-        f = self._h5
-        with parts.writing(self.tmp, self._way_out):
-            f.create_dataset("skipped", data=np.array(list(skipped), dtype=object),
-                             dtype=_STR)
-            f.attrs.update({
-                **(attrs or {}),
-                "n_written": self.n_written,
-                "n_scanned": self.n_written + len(skipped),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "complete": True,
-            })
-            f.close()
-            parts.publish(self.tmp, self.path)
-
-    def abandon(self) -> None:
-        parts.close_after_failure(self._h5)
-        self.tmp.unlink(missing_ok=True)
+        self._publish({"skipped": skipped}, {
+            **(attrs or {}),
+            "n_written": self.n_rows,
+            "n_scanned": self.n_rows + len(skipped),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "complete": True,
+        })
 
 
 @dataclass(frozen=True)
@@ -127,7 +97,7 @@ def reusable_rows(output: Path, the_plan: Plan) -> Reused:
     with h5py.File(output, "r") as f:
         if "file_stats" not in f:
             return Reused(output, {})
-        old_paths = store.text(f["paths"])
+        old_paths = featurefile.text(f["paths"])
         old_stats = [tuple(s) for s in f["file_stats"][()].tolist()]
     where = {(p, s): row for row, (p, s) in enumerate(zip(old_paths, old_stats))}
     rows = {}
@@ -139,9 +109,10 @@ def reusable_rows(output: Path, the_plan: Plan) -> Reused:
 
 @dataclass(frozen=True)
 class Consolidated:
+    """What the final file holds: its rows, and the images no shard could read."""
+
     rows: int
     skipped: list[str]
-    part_attrs: dict[str, Any]  # what the parts record of how they were computed
 
 
 def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
@@ -154,7 +125,6 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
     """
     shard_of = {row: number for number, (shard, _) in enumerate(done) for row in shard.rows}
     skipped: list[str] = []
-    part_attrs: dict[str, Any] = {}
     # One part in memory at a time: shards are increasing slices of the plan's rows.
     current, features, row_in_part = -1, np.empty((0, feature_dim)), {}
     # Chunks of no more rows than the file will hold: a chunk is allocated whole.
@@ -179,7 +149,7 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
                         if shard_of[i] != current:
                             current = shard_of[i]
                             shard, path = done[current]
-                            features, paths, part_skipped, part_attrs = parts.read(
+                            features, paths, part_skipped, _ = parts.read(
                                 path, key=shard.key)
                             skipped.extend(part_skipped)
                             at = dict(zip(shard.paths, shard.rows))
@@ -195,7 +165,7 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
     except BaseException:
         writer.abandon()
         raise
-    return Consolidated(writer.n_written, skipped, part_attrs)
+    return Consolidated(writer.n_rows, skipped)
 
 
 def remove_parts(output: Path) -> None:

@@ -21,7 +21,7 @@ from clusterkit import KillOnceAfterFirstBlock
 from distributed import Client, LocalCluster
 from imagefolders import make_folder
 
-from extract import parts, store
+from extract import featurefile, parts
 from extract.cli import main as extract_main
 from extract.plan import shard_sizes
 
@@ -87,14 +87,14 @@ def test_cluster_file_is_bit_equal_and_plain_h5py_reads_it(folder, reference, cl
     with h5py.File(out, "r") as f:
         assert not f["features"].is_virtual and not f["paths"].is_virtual
         assert f.attrs["complete"] and f.attrs["n_written"] == IMAGES
-        want = store.read_attrs(reference)
+        want = featurefile.read_attrs(reference)
         for key in ("backbone", "weights", "pooling", "input_size", "dtype", "identity",
                     "dataset_fingerprint", "row_order"):
             assert f.attrs[key] == want[key]
     # The file is self-contained: it moves alone.
     moved = tmp_path / "elsewhere.h5"
     shutil.move(out, moved)
-    assert np.array_equal(store.read_features(moved).X, store.read_features(reference).X)
+    assert np.array_equal(featurefile.read_features(moved).X, featurefile.read_features(reference).X)
     assert "reusing" in _extract(folder, moved, "--cluster", cluster, "--shard-size", "8")
 
 
@@ -121,7 +121,7 @@ def test_unreadable_images_are_skipped_as_in_one_process(folder, tmp_path):
     _extract(root, single)
     output = _extract(root, multi, "--cluster", "local:2", "--shard-size", "8")
     assert "28 rows, 2 skipped" in output
-    assert sorted(store.read_skipped(multi)) == ["class_1/img_002.jpg", "class_2/img_009.jpg"]
+    assert sorted(featurefile.read_skipped(multi)) == ["class_1/img_002.jpg", "class_2/img_009.jpg"]
     _same_rows(multi, single)
 
 
@@ -169,7 +169,7 @@ def test_shards_run_on_the_device_each_worker_picks(folder, reference, tmp_path)
     rows, key = done.stdout.split()[-2:]
     assert rows == "8"
     features, _, _, _ = parts.read(part, key=key)
-    assert np.array_equal(features, store.read_features(reference).X[8:16])
+    assert np.array_equal(features, featurefile.read_features(reference).X[8:16])
 
 
 def test_ctrl_c_keeps_finished_shards_and_a_rerun_resumes(folder, reference, cluster, tmp_path):

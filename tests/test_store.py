@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from extract import backbones, cache, parts, store
+from extract import cache, featurefile, parts
+from extract.backbones import registry
 from extract.consolidate import FeatureFileWriter
 
 
@@ -24,7 +25,7 @@ def test_round_trip_keeps_rows_labels_paths_and_attributes(tmp_path):
     rows = np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)
     labels = np.array([0, 1] * 5)
     path = _write(tmp_path / "f.h5", rows, labels, skipped=["a/bad.jpg"])
-    got = store.read_features(path)
+    got = featurefile.read_features(path)
     np.testing.assert_array_equal(got.X, rows)
     np.testing.assert_array_equal(got.y, labels)
     assert got.label_names == ["a", "b"]
@@ -32,7 +33,7 @@ def test_round_trip_keeps_rows_labels_paths_and_attributes(tmp_path):
     assert got.skipped == ["a/bad.jpg"]
     assert got.attrs["complete"] is True
     assert got.attrs["n_written"] == 10 and got.attrs["feature_dim"] == 5
-    assert got.attrs["format_version"] == store.FORMAT_VERSION
+    assert got.attrs["format_version"] == featurefile.FORMAT_VERSION
     with h5py.File(path) as f:  # the classic tutorials' way of reading
         assert f["features"].chunks is not None and not f["features"].is_virtual
         assert f["features"].shape == (10, 5) and f["features"].dtype == np.float32
@@ -54,8 +55,8 @@ def test_partial_file_of_an_older_version_is_refused_with_a_clear_message(tmp_pa
     path = _write(tmp_path / "p.h5", np.ones((5, 2), np.float32), [0, 1, 0, 1, 0])
     with h5py.File(path, "r+") as f:
         f.attrs["complete"] = False
-    with pytest.raises(store.FeatureFileError, match="partial extraction .*rerun extract"):
-        store.read_features(path)
+    with pytest.raises(featurefile.FeatureFileError, match="partial extraction .*rerun extract"):
+        featurefile.read_features(path)
 
 
 def _part(tmp_path: Path, dtype: str = "float32") -> parts.PartWriter:
@@ -77,7 +78,7 @@ def test_a_part_is_published_whole_and_checked_by_its_digest(tmp_path):
     assert not parts.is_complete(writer.path, key="another shard")
     with h5py.File(writer.path, "r+") as f:  # one value changed inside the data
         f["features"][2, 1] = 99.0
-    with pytest.raises(store.FeatureFileError, match="does not match its sha256"):
+    with pytest.raises(featurefile.FeatureFileError, match="does not match its sha256"):
         parts.read(writer.path, key="abc")
 
 
@@ -92,7 +93,7 @@ def test_float16_storage_refuses_values_beyond_its_range_at_write_time(tmp_path)
 
 
 def test_file_names_carry_a_digest_of_the_identity(tmp_path):
-    identity = {key: "x" for key in cache.IDENTITY_KEYS}
+    identity = {key: "x" for key in cache.identity_keys()}
     name = cache.file_name("../A/train", "vgg16", "avg", identity)
     assert name.startswith("train-vgg16-avg-") and len(name) == len("train-vgg16-avg-") + 11
     other = cache.file_name("../B/train", "vgg16", "avg", {**identity, "dataset_root": "B"})
@@ -103,15 +104,15 @@ def test_file_names_carry_a_digest_of_the_identity(tmp_path):
 def test_how_random_weights_are_drawn_names_their_files_and_no_other(tmp_path):
     """Files of imagenet weights keep the names they had before random_init existed;
     files of random weights get new ones (an older scheme drew another network)."""
-    before = {key: "x" for key in cache.IDENTITY_KEYS if key != "random_init"}
-    imagenet = {**before, "weights": "imagenet", "random_init": backbones.random_init("imagenet")}
+    before = {key: "x" for key in cache.identity_keys() if key != "random_init"}
+    imagenet = {**before, "weights": "imagenet", "random_init": registry.random_init("imagenet")}
     assert imagenet["random_init"] is None
     assert cache.digest(imagenet) == cache.digest({**imagenet, "random_init": None})
     old_random = {**before, "weights": "random", "random_init": None}
-    random = {**old_random, "random_init": backbones.random_init("random")}
+    random = {**old_random, "random_init": registry.random_init("random")}
     assert cache.digest(random) != cache.digest(old_random)
     assert cache.differences(cache.identity_of({**old_random}), random) == [
-        f"random_init None vs {backbones.RANDOM_INIT}"]
+        f"random_init None vs {registry.RANDOM_INIT}"]
 
 
 def test_a_part_with_no_readable_image_is_whole(tmp_path):

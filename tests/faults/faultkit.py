@@ -17,7 +17,7 @@ import numpy as np
 from click.testing import CliRunner, Result
 from imagefolders import class_image
 
-from extract import parts, store
+from extract import featurefile, parts
 from extract.cli import main as extract_main
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -78,7 +78,7 @@ def contents(path: Path) -> dict[str, Any]:
     """Everything a feature file holds (datasets raw, attributes), for exact comparison."""
     with h5py.File(path, "r") as f:
         data: dict[str, Any] = {name: f[name][()] for name in f}
-        data["attrs"] = {k: store.plain(v) for k, v in f.attrs.items()
+        data["attrs"] = {k: featurefile.plain(v) for k, v in f.attrs.items()
                          if k not in VOLATILE_ATTRS}
     return data
 
@@ -151,7 +151,7 @@ def not_whole(output: Path, allowed: Sequence[dict[str, Any]]) -> list[str]:
             faults.append(f"{output} is neither absent nor a whole file")
     folder = parts.folder(output)
     for part in folder.glob("*.h5") if folder.is_dir() else []:
-        if not parts.is_complete(part, key=store.read_attrs(part).get("shard_key")):
+        if not parts.is_complete(part, key=featurefile.read_attrs(part).get("shard_key")):
             faults.append(f"{part} is published but not whole")
     return faults
 

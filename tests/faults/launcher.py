@@ -15,13 +15,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from extract import parts
+from extract import parts, writer
 
 
 def _pause_before_first_part() -> None:
     """Hold the lock, before the first part is published, until the parent writes a
     line to stdin."""
-    original = parts.publish
+    original = writer.publish
     paused = False
 
     def publish(tmp: Any, final: Any) -> None:
@@ -32,7 +32,7 @@ def _pause_before_first_part() -> None:
             sys.stdin.readline()
         original(tmp, final)
 
-    parts.publish = publish
+    writer.publish = publish
 
 
 def _sigint_in_tensorflow(batch: int, rows: int) -> None:
@@ -44,7 +44,7 @@ def _sigint_in_tensorflow(batch: int, rows: int) -> None:
     """
     import threading
 
-    from extract import backbones
+    from extract.backbones import registry
 
     progress = threading.Event()
     handled = 0
@@ -60,7 +60,7 @@ def _sigint_in_tensorflow(batch: int, rows: int) -> None:
 
     parts.PartWriter.add = counting(parts.PartWriter.add)
     parts.PartWriter.skip = counting(parts.PartWriter.skip)
-    original = backbones.preprocess_function
+    original = registry.preprocess_function
     seen = 0
 
     def preprocess_function(name: str) -> Callable[[Any], Any]:
@@ -83,7 +83,7 @@ def _sigint_in_tensorflow(batch: int, rows: int) -> None:
 
         return wrapped
 
-    backbones.preprocess_function = preprocess_function
+    registry.preprocess_function = preprocess_function
 
 
 def _sigint_in_scan() -> None:

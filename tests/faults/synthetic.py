@@ -2,7 +2,7 @@
 
 `SyntheticRows` is a distributor that writes each shard's part as `run_shard` does,
 through the real `PartWriter`, with rows fixed by each image's path instead of a
-model's output. Everything else is the real `runner.run`: the lock, the reuse, resume
+model's output. Everything else is the real `extraction.run`: the lock, the reuse, resume
 and update decisions, the digest checks, consolidation and clean-up. Fault tests that
 need many runs use it: a run costs milliseconds.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from extract import parts, runner
+from extract import extraction, parts
 from extract.distributor import ShardJob
-from extract.runner import Outcome
+from extract.extraction import Outcome
 from extract.scan import scan
 from extract.settings import RunOptions, Settings
-from extract.shard_runner import ShardResult
+from extract.shard import ShardResult
 
 FEATURE_DIM = 25_088  # VGG16 flatten at 224 px
 SETTINGS = Settings("vgg16", "random", "flatten", 224)
@@ -69,7 +69,7 @@ def extract_once(root: Path, output: Path, *, distributor: SyntheticRows | None 
                  options: RunOptions = OPTIONS,
                  log: Callable[[str], None] = lambda line: None) -> Outcome:
     """One `extract` of `root` into `output`, as the command runs it."""
-    return runner.run(scan(root), SETTINGS, output, options=options,
+    return extraction.run(scan(root), SETTINGS, output, options=options,
                       dataset_name="synthetic", distributor=distributor or SyntheticRows(),
                       log=log, progress=False)
 

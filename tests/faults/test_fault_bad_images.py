@@ -23,7 +23,7 @@ from faultkit import peak_rss_run, user_lines
 from imagefolders import class_image
 from PIL import Image
 
-from extract import store
+from extract import featurefile
 
 HUGE = 10_000
 RSS_LIMIT = 4 * 1024**3
@@ -95,7 +95,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "stdout": (work / "stdout").read_text(), "stderr": (work / "stderr").read_text()}
 
 
-def _row(features: store.Features, path: str) -> np.ndarray:
+def _row(features: featurefile.Features, path: str) -> np.ndarray:
     return features.X[features.paths.index(path)]
 
 
@@ -109,13 +109,13 @@ def test_run_succeeds_with_bounded_memory(extracted: dict, ledger) -> None:
 
 
 def test_huge_png_is_written(extracted: dict) -> None:
-    features = store.read_features(extracted["out"])
+    features = featurefile.read_features(extracted["out"])
     assert "犬 dog/huge.png" in features.paths
     assert np.isfinite(_row(features, "犬 dog/huge.png")).all()
 
 
 def test_names_with_spaces_and_non_ascii_survive_end_to_end(extracted: dict) -> None:
-    features = store.read_features(extracted["out"])  # the default name has both, too
+    features = featurefile.read_features(extracted["out"])  # the default name has both, too
     assert features.label_names == ["chat noir", "犬 dog"]
     by_path = dict(zip(features.paths, features.y.tolist()))  # rows in seeded order
     assert {p for p, label in by_path.items() if label == 0} == {
@@ -124,7 +124,7 @@ def test_names_with_spaces_and_non_ascii_survive_end_to_end(extracted: dict) -> 
 
 
 def test_symlink_loop_and_dangling_link_add_nothing(extracted: dict) -> None:
-    features = store.read_features(extracted["out"])
+    features = featurefile.read_features(extracted["out"])
     assert not [p for p in features.paths if "loop" in p or "dangling" in p]
 
 
@@ -137,21 +137,21 @@ def test_name_that_is_not_utf8_is_ignored_with_a_warning(extracted: dict) -> Non
 
 
 def test_16_bit_png_equals_its_8_bit_pixels(extracted: dict) -> None:
-    features = store.read_features(extracted["out"])
+    features = featurefile.read_features(extracted["out"])
     np.testing.assert_array_equal(_row(features, "chat noir/16 bit.png"),
                                   _row(features, "chat noir/16 bit ref.png"))
 
 
 def test_exif_orientation_is_not_applied(extracted: dict) -> None:
     """As documented: pixels as stored, the EXIF tag ignored."""
-    features = store.read_features(extracted["out"])
+    features = featurefile.read_features(extracted["out"])
     tagged = _row(features, "犬 dog/exif.jpg")
     np.testing.assert_array_equal(tagged, _row(features, "犬 dog/exif plain.jpg"))
     assert not np.allclose(tagged, _row(features, "犬 dog/exif rotated.jpg"), atol=1e-3)
 
 
 def test_animated_gif_gives_its_first_frame(extracted: dict) -> None:
-    features = store.read_features(extracted["out"])
+    features = featurefile.read_features(extracted["out"])
     gif = _row(features, "犬 dog/anim.gif")
     np.testing.assert_array_equal(gif, _row(features, "犬 dog/anim first.png"))
     assert not np.allclose(gif, _row(features, "犬 dog/anim last.png"), atol=1e-3)

@@ -26,7 +26,7 @@ from faultkit import (
 )
 from imagefolders import class_image
 
-from extract import parts, store
+from extract import featurefile, parts, writer
 
 # change -> images the update computes (the unreadable one included), rows it reuses
 CHANGES = {"added": (2, 18), "removed": (1, 17), "rewritten": (2, 17)}
@@ -70,15 +70,15 @@ def test_changed_folder_updates_the_file(change: str, source: Path, tmp_path: Pa
 
     _change(root, change)
     # At the moment the new file is renamed over it, the old one is still whole.
-    publish, seen = parts.publish, []
+    publish, seen = writer.publish, []
 
     def checked_publish(tmp: Path, final: Path) -> None:
         if final == out:
             seen.append(not differences(contents(out), old))
-            store.read_features(out)
+            featurefile.read_features(out)
         publish(tmp, final)
 
-    monkeypatch.setattr(parts, "publish", checked_publish)
+    monkeypatch.setattr(writer, "publish", checked_publish)
     rerun = extract_here(args)
     monkeypatch.undo()
     clean = tmp_path / "clean.h5"
@@ -124,7 +124,7 @@ def test_interrupted_update_keeps_the_old_file(source: Path, tmp_path: Path,
     assert stopped.exit_code == 130, stopped.output
     assert f"{out} is as it was; 1 finished shard(s) are kept" in stopped.output
     assert differences(contents(out), old) == []
-    assert store.read_features(out).X.shape == (18, 512)
+    assert featurefile.read_features(out).X.shape == (18, 512)
 
     rerun = extract_here(args)
     clean = tmp_path / "clean.h5"

@@ -16,7 +16,7 @@ from featurefiles import write_feature_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extract import store
+from extract import featurefile
 
 
 def _truncate(keep: Callable[[int], int]) -> Callable[[Path], None]:
@@ -75,8 +75,8 @@ def test_corrupted_file_is_one_clear_error_naming_it(fault: str, tmp_path: Path,
     path = write_feature_file(tmp_path / "toy-vgg16-avg.h5")
     damage, words = FAULTS[fault]
     damage(path)
-    with pytest.raises(store.FeatureFileError) as err:
-        features = store.read_features(path)
+    with pytest.raises(featurefile.FeatureFileError) as err:
+        features = featurefile.read_features(path)
         ledger.record(f"corrupt feature file: {fault}", recovered=False, partial_accepted=1)
         raise AssertionError(f"accepted: {features.X.shape}")
     ledger.record("corrupt feature files (store level)", recovered=True)
@@ -255,8 +255,8 @@ def test_any_file_loads_as_written_or_is_refused_cleanly(spec: dict[str, Any]) -
         with h5py.File(path, "r") as f:  # what is really on disk, after h5py's conversions
             written = {name: f[name][()] for name in f if isinstance(f[name], h5py.Dataset)}
         try:
-            got = store.read_features(path)
-        except store.FeatureFileError as exc:
+            got = featurefile.read_features(path)
+        except featurefile.FeatureFileError as exc:
             message = str(exc)
             assert message.startswith(f"{path}: ") and "\n" not in message, message
             assert spec["mutations"], f"a valid file was refused: {message}"

@@ -30,15 +30,15 @@ from faultkit import (
 )
 from synthetic import OPTIONS, add_images, extract_once
 
-from extract import parts, runner
+from extract import extraction, parts
 
 HOLD_AND_DIE = """
 import errno, fcntl, os, signal, sys
 from pathlib import Path
 def unsupported(*args): raise OSError(errno.ENOSYS, "Function not implemented")
 fcntl.flock = unsupported
-from extract import runner
-held = runner.locked(Path(sys.argv[1]))
+from extract import extraction
+held = extraction.locked(Path(sys.argv[1]))
 held.__enter__()
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -63,7 +63,7 @@ def test_extract_without_flock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with runner.locked(out), pytest.raises(runner.OutputLockedError,
+        with extraction.locked(out), pytest.raises(extraction.OutputLockedError,
                                                match="another extract is writing this file"):
             extract_once(root, out)  # a second writer, while this one holds it
         outcome = extract_once(root, out)

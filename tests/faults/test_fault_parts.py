@@ -16,9 +16,9 @@ import pytest
 from faultkit import contents, differences, rows_lost
 from synthetic import SyntheticRows, add_images, extract_once
 
-from extract import parts, runner, store
+from extract import extraction, featurefile, parts
 from extract.distributor import ShardJob
-from extract.shard_runner import ShardResult
+from extract.shard import ShardResult
 
 TRIALS = 20
 
@@ -66,7 +66,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     shards = {}
     for part in kept:
         with h5py.File(part, "r") as f:
-            shards[part.name] = store.text(f["paths"]) + store.text(f["skipped"])
+            shards[part.name] = featurefile.text(f["paths"]) + featurefile.text(f["skipped"])
     return {"root": root, "reference": reference, "want": contents(reference),
             "kept": parts.folder(stopped), "shards": shards}
 
@@ -114,7 +114,7 @@ def _unchanged(part: Path, original: Path, key: str) -> bool:
     """Whether the damage left what the part holds as it was (it hit unused bytes)."""
     try:
         got = parts.read(part, key=key)
-    except store.FeatureFileError:
+    except featurefile.FeatureFileError:
         return False
     want = parts.read(original, key=key)
     return (got[0] == want[0]).all() and got[1:3] == want[1:3]
@@ -130,7 +130,7 @@ def test_damaged_part_is_computed_again(damage: str, setup: dict, tmp_path: Path
         out = tmp_path / f"t{trial}" / "features.h5"
         kept = _with_kept_parts(setup, out)
         victim = rng.choice(kept)
-        key = store.read_attrs(victim)["shard_key"]
+        key = featurefile.read_attrs(victim)["shard_key"]
         DAMAGE[damage](victim, rng)
         unchanged = _unchanged(victim, setup["kept"] / victim.name, key)
         rerun = SyntheticRows()
@@ -168,7 +168,7 @@ def test_part_damaged_after_the_check_is_never_consolidated(
         kept = _with_kept_parts(setup, out)
         victim = rng.choice(kept)
         original = setup["kept"] / victim.name
-        key = store.read_attrs(victim)["shard_key"]
+        key = featurefile.read_attrs(victim)["shard_key"]
 
         def damage_it(victim: Path = victim, original: Path = original,
                       key: str = key) -> None:
@@ -176,7 +176,7 @@ def test_part_damaged_after_the_check_is_never_consolidated(
                 shutil.copy(original, victim)
                 DAMAGE[damage](victim, rng)
 
-        with pytest.raises(store.FeatureFileError) as refused:
+        with pytest.raises(featurefile.FeatureFileError) as refused:
             extract_once(setup["root"], out, distributor=FirstDoes(damage_it))
         message = str(refused.value)
         assert message.startswith(f"{victim}: ") and "\n" not in message, message
@@ -202,7 +202,7 @@ def test_killed_between_rename_and_clean_up(setup: dict, tmp_path: Path,
         raise SystemExit("killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(runner, "remove_parts", dies)
+        patch.setattr(extraction, "remove_parts", dies)
         with pytest.raises(SystemExit):
             extract_once(setup["root"], out)
     assert len(list(parts.folder(out).glob("*.h5"))) == 3
