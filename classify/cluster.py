@@ -22,17 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classify import protocol
+from classify import fitting, protocol
 from classify.config import ExperimentConfig
-from classify.fitting import (
-    Fitted,
-    feature_source,
-    fit_failure,
-    fit_note,
-    float64_notes,
-    recorded_warnings,
-    timed,
-)
 from classify.models import ModelSpec
 from classify.protocol import LabelSplit
 from classify.search.dask_logreg import block_futures
@@ -134,7 +125,7 @@ def load(
     import dask
     import dask.array as da
 
-    with float64_notes(announce):
+    with fitting.float64_notes(announce):
         header = read_header(path)
     labels = protocol.split_labels(
         header.y, header.label_names, test_size, seed, announce, header.path
@@ -172,7 +163,7 @@ def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentC
     grid = dict(config.grid)
     template = spec.build(config.seed, config.jobs)
     n_splits = protocol.fold_count(data.labels, config.cv, announce) if grid else 0
-    announce(fit_note(spec, grid, n_splits, len(data.labels.y_train), config.scoring))
+    announce(fitting.fit_note(spec, grid, n_splits, len(data.labels.y_train), config.scoring))
     try:
         if not grid:
             return None, fit_on_cluster(template, data.X_train, data.y_train, client=client)
@@ -181,11 +172,11 @@ def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentC
                                progress=config.progress)
         return search, search.fit(data.X_train, data.y_train).best_estimator_
     except (ValueError, TypeError) as exc:  # XGBoostError is a ValueError
-        raise fit_failure(spec, grid, exc) from None
+        raise fitting.fit_failure(spec, grid, exc) from None
 
 
 def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
-        announce: Callable[[str], None]) -> Fitted:
+        announce: Callable[[str], None]) -> fitting.Fitted:
     """The experiment's search and refit on the cluster `config.cluster`."""
     from distributed import CancelledError  # Dask loads only on a cluster run
     from distributed.scheduler import KilledWorker
@@ -198,19 +189,20 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
         raise protocol.ProtocolError(reason)
     try:
         with ExitStack() as stack:
-            with timed(timings, "cluster"):
+            with fitting.timed(timings, "cluster"):
                 client = stack.enter_context(connect(config.cluster))
                 workers = client.nthreads()
             if not workers:
                 raise ClusterError(f"--cluster {config.cluster}: the scheduler has no workers")
             announce(f"cluster {config.cluster}: {len(workers)} worker(s), "
                      f"{sum(workers.values())} thread(s)")
-            with timed(timings, "load"):
+            with fitting.timed(timings, "load"):
                 data = load(client, path, config.test_size, config.seed, announce)
             announce(f"loaded {path} on the workers in {timings['load']:.2f} s")
-            with timed(timings, "search" if grid else "fit"), recorded_warnings() as caught:
+            with (fitting.timed(timings, "search" if grid else "fit"),
+                  fitting.recorded_warnings() as caught):
                 searched, estimator = _fit(client, data, spec, config, announce)
-            with timed(timings, "test"):
+            with fitting.timed(timings, "test"):
                 y_pred = predict(client, estimator, data.X_test)
     except OSError as exc:  # e.g. the scheduler went away mid-run
         raise ClusterError(os_error_line(exc, config.cluster)) from None
@@ -218,7 +210,7 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
         raise ClusterError(f"--cluster {config.cluster}: the run lost its workers "
                            f"({type(exc).__name__}: {exc})") from None
     header = data.header
-    source = feature_source(path, header.attrs, header.n_rows, header.feature_dim,
-                            len(header.label_names))
-    return Fitted([source], data.labels, header.paths, searched, estimator, MODELS[spec.name],
-                   y_pred, None, caught)
+    source = fitting.feature_source(path, header.attrs, header.n_rows, header.feature_dim,
+                                    len(header.label_names))
+    return fitting.Fitted([source], data.labels, header.paths, searched, estimator,
+                          MODELS[spec.name], y_pred, None, caught)
