@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from imagefolders import class_image, make_folder
 
 from classify.cli import main as classify_main
 from classify.models import ModelError, get_model
@@ -17,6 +16,7 @@ from extract.cli import main as extract_main
 from extract.featurefile import read_features
 from extract.scan import ScanError, scan
 from predict.cli import main as predict_main
+from tests.helpers.imagefolders import class_image, make_folder
 
 
 def _invoke(command, *args: str | Path):

@@ -1,18 +1,11 @@
-"""Fault-injection suite: shared fixtures and the end-of-run fault figures.
-
-tests/ holds the image-folder helpers; it is put on sys.path here so this folder's
-modules import them the same way the top-level tests do.
-"""
+"""Fault-injection suite: shared fixtures and the end-of-run fault figures."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @dataclass
@@ -54,7 +47,7 @@ def ledger() -> Ledger:
 def standard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The folder most fault tests extract (3 classes x 8 JPEGs + 1 truncated one, so
     25 scanned, 24 written, 1 skipped; 4 shards) and its uninterrupted file."""
-    from faultkit import extract_args, extract_here, make_dataset
+    from tests.helpers.faultkit import extract_args, extract_here, make_dataset
 
     base = tmp_path_factory.mktemp("standard")
     root = make_dataset(base / "data")

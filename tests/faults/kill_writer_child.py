@@ -4,7 +4,7 @@
 
 A fresh interpreter without TensorFlow and without threads (the caller sets
 OPENBLAS_NUM_THREADS=1), so forking is safe and each kill costs milliseconds. Every
-attempt is a forked child running the real `runner.run`: its lock, its reuse, resume
+attempt is a forked child running the real `extraction.run`: its lock, its reuse, resume
 and update decisions, `PartWriter` parts published by rename, consolidation into the
 file written aside, removal of the parts. Only the rows are synthetic: a distributor
 writes 25,088-wide rows (VGG16's flatten) in 1 MB blocks instead of running a model.
@@ -32,12 +32,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: imagefolders
-
-from faultkit import contents, differences, kill_site, not_whole, rows_lost
-from synthetic import add_images, extract_once
+# Run as a script: the repository root makes tests.helpers importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from extract import parts
+from tests.helpers.faultkit import contents, differences, kill_site, not_whole, rows_lost
+from tests.helpers.synthetic import add_images, extract_once
 
 
 def fork_run(root: Path, output: Path) -> int:

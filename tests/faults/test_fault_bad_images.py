@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faultkit import peak_rss_run, user_lines
-from imagefolders import class_image
 from PIL import Image
 
 from extract import featurefile
+from tests.helpers.faultkit import peak_rss_run, user_lines
+from tests.helpers.imagefolders import class_image
 
 HUGE = 10_000
 RSS_LIMIT = 4 * 1024**3

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from faultkit import assert_one_error_line, extract_args, extract_here, run_extract
 
 from extract import parts
+from tests.helpers.faultkit import assert_one_error_line, extract_args, extract_here, run_extract
 
 
 def _writable(folder: Path) -> bool:

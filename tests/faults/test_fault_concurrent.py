@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from faultkit import (
+from extract import parts
+from tests.helpers.faultkit import (
     LAUNCHER,
     TIMEOUT_S,
     assert_one_error_line,
@@ -26,8 +27,6 @@ from faultkit import (
     run_extract,
     snapshot,
 )
-
-from extract import parts
 
 
 def _wait_for_line(child: subprocess.Popen, marker: str, timeout: float) -> None:

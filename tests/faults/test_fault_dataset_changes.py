@@ -14,7 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from extract import featurefile, parts, writer
+from tests.helpers.faultkit import (
     UPDATE_ATTRS,
     assert_same_file,
     contents,
@@ -24,9 +26,7 @@ from faultkit import (
     rows_lost,
     save_uncompressed_png,
 )
-from imagefolders import class_image
-
-from extract import featurefile, parts, writer
+from tests.helpers.imagefolders import class_image
 
 # change -> images the update computes (the unreadable one included), rows it reuses
 CHANGES = {"added": (2, 18), "removed": (1, 17), "rewritten": (2, 17)}

@@ -21,7 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from extract import parts
+from tests.helpers.faultkit import (
     UPDATE_ATTRS,
     assert_one_error_line,
     assert_same_file,
@@ -31,9 +33,7 @@ from faultkit import (
     run_extract,
     snapshot,
 )
-from imagefolders import class_image
-
-from extract import parts
+from tests.helpers.imagefolders import class_image
 
 # At 64 px a row is 8 KB and a chunk 5 rows (40 KB). The 11 added images and the
 # unreadable one (never a row, so computed again) make shards of 4 and 8 images: parts

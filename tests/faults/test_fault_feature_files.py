@@ -12,11 +12,11 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from featurefiles import write_feature_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extract import featurefile
+from tests.helpers.featurefiles import write_feature_file
 
 
 def _truncate(keep: Callable[[int], int]) -> Callable[[Path], None]:

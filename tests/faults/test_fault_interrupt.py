@@ -7,9 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from faultkit import assert_same_file, extract_args, rerun_and_record, run_launcher, user_lines
-
 from extract import parts
+from tests.helpers.faultkit import (
+    assert_same_file,
+    extract_args,
+    rerun_and_record,
+    run_launcher,
+    user_lines,
+)
 
 KEPT = re.compile(r"^interrupted: (\d+) finished shard\(s\) are kept in (.+)/; run the same "
                   r"command again to resume$")

@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from extract import parts
+from tests.helpers.faultkit import (
     TIMEOUT_S,
     contents,
     differences,
@@ -35,8 +37,6 @@ from faultkit import (
     not_whole,
     rows_lost,
 )
-
-from extract import parts
 
 POLL_S = 0.005
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from faultkit import TIMEOUT_S
+from tests.helpers.faultkit import TIMEOUT_S
 
 CHILD = Path(__file__).with_name("kill_writer_child.py")
 KILLS = 300

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import h5py
 import pytest
-from faultkit import (
+
+from extract import extraction, parts
+from tests.helpers.faultkit import (
     assert_one_error_line,
     assert_same_file,
     extract_args,
     extract_here,
     snapshot,
 )
-from synthetic import OPTIONS, add_images, extract_once
-
-from extract import extraction, parts
+from tests.helpers.synthetic import OPTIONS, add_images, extract_once
 
 HOLD_AND_DIE = """
 import errno, fcntl, os, signal, sys

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import h5py
 import pytest
-from faultkit import contents, differences, rows_lost
-from synthetic import SyntheticRows, add_images, extract_once
 
 from extract import extraction, featurefile, parts
 from extract.distributor import ShardJob
 from extract.shard import ShardResult
+from tests.helpers.faultkit import contents, differences, rows_lost
+from tests.helpers.synthetic import SyntheticRows, add_images, extract_once
 
 TRIALS = 20
 
