@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 DATASET ?= flowers17
 BACKBONE ?= vgg16
 MODEL ?= logreg
-GRID ?= C
+GRID ?= default
 EXTRACT_ARGS ?=
 CLASSIFY_ARGS ?=
 
-.PHONY: install demo extract classify test bench clean clean-outputs
+.PHONY: install demo extract classify test bench clean clean-outputs clean-cache
 
 install: $(STAMP)
 
@@ -29,7 +29,9 @@ extract: install
 	$(BIN)/extract --dataset $(DATASET) --backbone $(BACKBONE) $(EXTRACT_ARGS)
 
 # DATASET and BACKBONE reach classify only when given (make classify DATASET=... BACKBONE=...);
-# otherwise classify reads the feature file extracted or reused most recently.
+# otherwise classify reads the feature file extracted or reused most recently. GRID searches
+# the model's own default grid (classify --list-models); GRID="max_depth=3,6 n_estimators"
+# names parameters, and GRID= fits the model's defaults once.
 given = $(filter command line environment,$(origin $(1)))
 classify: install
 	$(BIN)/classify --model $(MODEL) $(foreach g,$(GRID),--grid $(g)) \
@@ -54,3 +56,9 @@ clean:
 clean-outputs:
 	@echo "make clean-outputs: removing everything in outputs/ (features, models, reports, results.csv, index.html, bench); datasets/ is kept"
 	find outputs -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+# The models extract converted for OpenVINO (57-90 MB each, one per backbone, pooling and
+# size): each is converted again when an extraction needs it. `extract --list` lists them.
+clean-cache:
+	@echo "make clean-cache: removing the converted OpenVINO models in $${XDG_CACHE_HOME:-$$HOME/.cache}/offtheshelf/openvino/"
+	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/offtheshelf/openvino"

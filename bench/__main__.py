@@ -12,9 +12,10 @@ import time
 import click
 
 BENCHMARKS = ("storage", "cache", "classify_memory", "classify_search", "extraction", "growth",
-              "cluster")
-# Not in quick runs: its first run extracts flowers17 six times (reused after that).
-FULL_ONLY = ("accuracy",)
+              "cluster", "inspection")
+# Not in quick runs: accuracy's first run extracts flowers17 six times (reused after that),
+# inspection_quality's extracts it three times.
+FULL_ONLY = ("accuracy", "inspection_quality")
 
 
 @click.command()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from bench.report import emit
 from bench.storage import relu_features
 from extract import parts

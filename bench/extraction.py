@@ -9,7 +9,10 @@ For each backbone, in one process, at one batch size, on flowers17 JPEGs:
   today     the TensorFlow path before engines: TensorFlow fp32 with the fixed
             max(1, cores // 4) decoding threads; every speed-up is e2e over today's e2e
 Engines: TensorFlow fp32 (the reference), OpenVINO f32, OpenVINO bf16 (where the CPU
-runs bf16). Then the accuracy cost of bf16 (logreg on all 1,360 flowers17 photos with
+runs bf16); for efficientnet_lite0 also the same network exported to ONNX by tf2onnx and
+run as a model file (`--backbone lite0.onnx`) on OpenVINO, against the native Lite0
+lines (`vs_native`: the ONNX forward rate over the native one, and the native CPU time
+per image over the ONNX one, both timed taking turns on the same batches). Then the accuracy cost of bf16 (logreg on all 1,360 flowers17 photos with
 efficientnet_lite0, the same split for f32 and bf16), and a decode table for
 12-megapixel photos (synthetic 4000x3000 JPEGs).
 
@@ -26,12 +29,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from bench.photos import flowers_subset
 from bench.report import emit
 from common import hardware
 from extract import mapper as engines
-from extract.backbones import registry
+from extract.backbones import model_file, registry
 from extract.scan import scan
 from extract.settings import Settings
 
@@ -44,6 +47,8 @@ QUICK_PHOTOS = 64
 FORWARD_IMAGES = 480  # in-memory batches for the forward pass (at most)
 LARGE_PHOTOS = 48
 ACCURACY_MIN_PHOTOS = 340
+ONNX_OF = "efficientnet_lite0"  # also measured as an exported ONNX model file
+LITE_SCALING = "mean=127,127,127;std=128,128,128"  # the Lite port's (x - 127) / 128
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Run:
     engine: str
     precision: str
     today: bool = False  # the fixed reader threads from before engines
+    onnx: bool = False  # the backbone exported to ONNX, run as a model file
 
 
 def weights_for(name: str) -> str:
@@ -91,13 +97,50 @@ def forward_costs(mapper: engines.Mapper, batches: list) -> tuple[float, float]:
             1000 * (time.process_time() - cpu) / images)
 
 
+def onnx_runs(name: str, folder: Path) -> tuple[list[Run], Path | None]:
+    """The model-file lines of `name` (those of ONNX_OF: one per OpenVINO precision this
+    machine runs) and its export to ONNX in `folder` (None without tf2onnx)."""
+    if name != ONNX_OF:
+        return [], None
+    try:
+        import tf2onnx
+    except ImportError:
+        print("the ONNX lines are left out: pip install tf2onnx (a test dependency)")
+        return [], None
+    import tensorflow as tf
+
+    spec = registry.get_spec(name)
+    model = registry.build(name, weights="imagenet", pooling=spec.pooling,
+                           input_size=spec.input_size)
+    path = folder / "lite0.onnx"
+    tf2onnx.convert.from_keras(model, input_signature=(
+        tf.TensorSpec((None, spec.input_size, spec.input_size, 3), tf.float32, "images"),),
+        opset=17, output_path=str(path))
+    return [Run(f"{run.label}, onnx file", run.engine, run.precision, onnx=True)
+            for run in runs() if run.engine == "openvino"], path
+
+
+def settings_for(run: Run, name: str, onnx: Path | None) -> Settings:
+    """The built-in backbone's settings, or those of its ONNX export as a model file."""
+    spec = registry.get_spec(name)
+    if run.onnx:
+        return model_file.settings(str(onnx), preprocess=LITE_SCALING, model_output=None,
+                                   pooling=None, image_size=None, weights="imagenet",
+                                   engine=run.engine, precision=run.precision,
+                                   dtype="float32")
+    return Settings(name, weights_for(name), spec.pooling, spec.input_size, engine=run.engine,
+                    precision=run.precision)
+
+
 def end_to_end(mapper: engines.Mapper, files: list[str], name: str, size: int,
-               batch_size: int, threads: int) -> tuple[float, float, np.ndarray]:
+               batch_size: int, threads: int, preprocessing: str | None = None
+               ) -> tuple[float, float, np.ndarray]:
     """Images/s from JPEG files to rows in memory (reader + mapper loop), CPU
-    milliseconds per image (all threads), and the rows."""
+    milliseconds per image (all threads), and the rows. `preprocessing`: a model
+    file's."""
     from extract import reader
 
-    preprocess = registry.preprocess_function(name)
+    preprocess = registry.preprocess_function(name, preprocessing)
     rows = np.empty((len(files), mapper.feature_dim), np.float32)
     started, cpu = time.perf_counter(), time.process_time()
     for indices, images in reader.image_batches(files, size=size, batch_size=batch_size,
@@ -116,24 +159,27 @@ def preloaded(files: list[str], name: str, size: int, batch_size: int) -> list:
         preprocess=registry.preprocess_function(name))]
 
 
-def measure(name: str, files: list[str], batch_size: int) -> tuple[list[dict], dict]:
+def measure(name: str, files: list[str], batch_size: int, tmp: Path
+            ) -> tuple[list[dict], dict]:
     """The table's lines for one backbone, and each line's rows (by label)."""
 
     spec = registry.get_spec(name)
     batches = preloaded(files[:FORWARD_IMAGES], name, spec.input_size, batch_size)
     lines, features = [], {}
-    for run in runs():
-        settings = Settings(name, weights_for(name), spec.pooling, spec.input_size,
-                            engine=run.engine, precision=run.precision)
+    exported, onnx = onnx_runs(name, tmp)
+    for run in runs() + exported:
+        settings = settings_for(run, name, onnx)
         built = time.perf_counter()
         mapper = engines.build_mapper(settings)
         build_s = time.perf_counter() - built
         threads = (max(1, hardware.cores() // 4) if run.today
                    else engines.reader_threads(mapper, files, spec.input_size))
         before, forward_cpu = forward_costs(mapper, batches)
-        end_to_end(mapper, files[:batch_size], name, spec.input_size, batch_size, threads)
+        end_to_end(mapper, files[:batch_size], name, spec.input_size, batch_size, threads,
+                   settings.preprocessing)
         e2e, e2e_cpu, features[run.label] = end_to_end(mapper, files, name, spec.input_size,
-                                                       batch_size, threads)
+                                                       batch_size, threads,
+                                                       settings.preprocessing)
         forward = (before + forward_rate(mapper, batches)) / 2
         lines.append({"backbone": f"{name} ({spec.pooling})", "engine": run.label,
                       "threads": threads, "images": len(files), "build_s": build_s,
@@ -151,7 +197,42 @@ def measure(name: str, files: list[str], batch_size: int) -> tuple[list[dict], d
     reference = features["tensorflow fp32"]
     for line in lines:
         line["max_abs_diff_vs_tf"] = float(np.abs(features[line["engine"]] - reference).max())
+    by_label = {line["engine"]: line for line in lines}
+    for run in exported:  # the ONNX file against the native backbone on the same engine
+        native = next(r for r in runs() if r.label == run.label.removesuffix(", onnx file"))
+        line = by_label[run.label]
+        line["forward_vs_native"], line["cpu_vs_native"] = taking_turns(
+            engines.build_mapper(settings_for(run, name, onnx)),
+            engines.build_mapper(settings_for(native, name, onnx)), batches)
+        line["e2e_vs_native"] = line["e2e_img_s"] / by_label[native.label]["e2e_img_s"]
+        line["max_rel_diff_vs_native"] = float(
+            np.abs(features[run.label] - features[native.label]).max()
+            / np.abs(features[native.label]).max())
+        print(f"{name} {run.label} over {native.label}, taking turns: forward "
+              f"x{line['forward_vs_native']:.3f}, CPU per image x{line['cpu_vs_native']:.3f}; "
+              f"features within {line['max_rel_diff_vs_native']:.1e} of the largest",
+              flush=True)
     return lines, features
+
+
+def taking_turns(mine: engines.Mapper, theirs: engines.Mapper, batches: list,
+                 rounds: int = 6) -> tuple[float, float]:
+    """Two mappers' forward passes over the same batches, taking turns (ABBA...) so that
+    the shared machine's drift falls on both alike: (my rate over theirs, their CPU time
+    per image over mine), medians of `rounds` passes each."""
+    mine(batches[0])
+    theirs(batches[0])
+    timed: dict[int, list[tuple[float, float]]] = {0: [], 1: []}
+    for turn in range(rounds):
+        for who in ((0, 1) if turn % 2 == 0 else (1, 0)):
+            mapper = (mine, theirs)[who]
+            started, cpu = time.perf_counter(), time.process_time()
+            for batch in batches:
+                mapper(batch)
+            timed[who].append((time.perf_counter() - started, time.process_time() - cpu))
+    wall = [float(np.median([t[0] for t in timed[who]])) for who in (0, 1)]
+    cpu = [float(np.median([t[1] for t in timed[who]])) for who in (0, 1)]
+    return wall[1] / wall[0], cpu[1] / cpu[0]
 
 
 def bf16_accuracy(features: dict[str, np.ndarray], labels: list[int]) -> list[dict]:
@@ -253,7 +334,7 @@ def main(quick: bool, images: int | None, batch_size: int, names: tuple[str, ...
         for name in names:
             n = images or (QUICK_PHOTOS if quick else PHOTOS.get(name, 160))
             photos = scan(flowers_subset(n, Path(tmp) / f"flowers-{n}"))
-            measured, features = measure(name, photos.absolute(), batch_size)
+            measured, features = measure(name, photos.absolute(), batch_size, Path(tmp))
             lines += measured
             # A test part with a few photos per class; all 1,360 unless --quick/--images.
             if (name == "efficientnet_lite0" and "openvino bf16" in features

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from bench.extraction import end_to_end, forward_rate, preloaded, weights_for
 from bench.photos import flowers_subset
 from bench.report import emit

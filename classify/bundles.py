@@ -127,7 +127,7 @@ def _load_pickle(path: Path) -> ModelBundle:
         dataset_fingerprints=[old.get("dataset_fingerprint")],
         metrics=old.get("metrics", {}), created=old.get("created", ""),
         versions=old.get("versions", {}), format_version=int(old.get("format_version", 1)),
-    )  # fmt: skip
+    )
 
 
 def is_pickle(path: Path) -> bool:

@@ -53,25 +53,32 @@ def _features_paths(
     dataset: str | None,
     backbones: tuple[str, ...],
     poolings: tuple[str, ...],
-    image_size: int | None = None,
+    image_sizes: tuple[int, ...] = (),
 ) -> list[Path]:
     """The feature files the options name, in order (several are fused: classify.fusion);
     the newest complete one when they name none."""
-    from classify.locate import LocateError, by_dataset, newest
+    from classify.locate import LocateError, UnknownNameError, by_dataset, check_names, newest
 
     if features:
-        if dataset or backbones or poolings or image_size:
+        if dataset or backbones or poolings or image_sizes:
             raise click.UsageError("give either --features or --dataset/--backbone, not both")
         return list(features)
     if dataset or backbones:
         if not (dataset and backbones):
             raise click.UsageError("--dataset and --backbone go together")
+        sizes = _sizes_per_backbone(backbones, image_sizes)
+        try:
+            check_names(outputs / "features", backbones, poolings)
+        except UnknownNameError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"'{exc.option}'") from None
         try:  # every backbone with every pooling, in the order given
-            return [by_dataset(outputs / "features", dataset, backbone, pooling, image_size)
-                    for backbone in backbones for pooling in poolings or (None,)]
+            return [by_dataset(outputs / "features", dataset, backbone, pooling, size,
+                               several_backbones=len(backbones) > 1)
+                    for backbone, size in zip(backbones, sizes)
+                    for pooling in poolings or (None,)]
         except LocateError as exc:
             raise click.ClickException(str(exc)) from None
-    if poolings or image_size:
+    if poolings or image_sizes:
         raise click.UsageError("--pooling and --image-size need --dataset and --backbone")
     try:
         path = newest(outputs / "features")
@@ -79,6 +86,19 @@ def _features_paths(
         raise click.ClickException(str(exc)) from None
     click.echo(f"using the newest complete feature file: {path}")
     return [path]
+
+
+def _sizes_per_backbone(backbones: tuple[str, ...], image_sizes: tuple[int, ...]
+                        ) -> list[int | None]:
+    """--image-size given once applies to every --backbone; given once per --backbone,
+    each belongs to the backbone in the same place."""
+    if len(image_sizes) <= 1:
+        return [image_sizes[0] if image_sizes else None] * len(backbones)
+    if len(image_sizes) != len(backbones):
+        raise click.UsageError(
+            f"{len(image_sizes)} --image-size for {len(backbones)} --backbone: give one for "
+            "every backbone, or one per --backbone, in order")
+    return list(image_sizes)
 
 
 # The options --history reads as filters on the recorded runs, and the others it reads.
@@ -184,8 +204,11 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 )
 @click.option(
     "--image-size",
+    "image_sizes",
+    multiple=True,
     type=click.IntRange(min=1),
-    help="Input size the features were extracted at (with --dataset), to narrow down.",
+    help="Input size the features were extracted at (with --dataset), to narrow down: "
+    "once for every --backbone, or once per --backbone, in order.",
 )
 @click.option(
     "--model",
@@ -201,7 +224,8 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
     multiple=True,
     metavar="PARAM[=V1,V2]",
     help="Search PARAM over the model's default values, or over V1,V2,... (int, float, None, "
-    "true/false or text). Repeat to search the product. Without --grid the defaults are "
+    "true/false or text). Repeat to search the product. --grid default searches the "
+    "model's whole default grid (classify --list-models). Without --grid the defaults are "
     "fitted once.",
 )
 @click.option(
@@ -209,8 +233,9 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
     type=click.Choice(SCORINGS),
     default="accuracy",
     show_default=True,
-    help="What the search maximises. Candidates within one validation image of the best "
-    "go to the one with the best mean validation log-loss (models with probabilities).",
+    help="What the search maximises. Among candidates within one validation image of the "
+    "best, those within 0.05 of the best mean validation log-loss go to the smallest C "
+    "(otherwise the best log-loss; models with probabilities).",
 )
 @click.option(
     "--scale/--no-scale",
@@ -223,7 +248,40 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.25,
     show_default=True,
-    help="Fraction of the images held out for the single final test.",
+    help="Fraction of the images held out for the single final test (a random split).",
+)
+@click.option(
+    "--split",
+    "split_mode",
+    type=click.Choice(["given", "random"]),
+    help="given: the split that came with the images (split folders, a label file's split "
+    "column): search on train (val, if any, the one validation fold), refit on train+val, "
+    "test on test. random: a stratified --test-size split. [default: given where the file "
+    "has one, else random]",
+)
+@click.option(
+    "--train-per-class",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The papers' protocol: N training images per class drawn with --seed, tested on "
+    "the others (see --test-per-class) and scored by mean per-class recall "
+    "(balanced accuracy).",
+)
+@click.option(
+    "--test-per-class",
+    type=click.IntRange(min=1),
+    metavar="M",
+    help="With --train-per-class: test on at most M of the other images per class "
+    "[default: all of them].",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="R",
+    help="Average R draws of the split (seeds --seed, --seed+1, ...): the mean and standard "
+    "deviation are reported; the first draw's model is saved.",
 )
 @click.option(
     "--cv",
@@ -275,7 +333,7 @@ def main(
     dataset: str | None,
     backbones: tuple[str, ...],
     poolings: tuple[str, ...],
-    image_size: int | None,
+    image_sizes: tuple[int, ...],
     spec: ModelSpec,
     grid_options: tuple[str, ...],
     scoring: str,
@@ -287,10 +345,15 @@ def main(
     cluster: str | None,
     outputs: Path,
     history: bool,
+    split_mode: str | None = None,
+    train_per_class: int | None = None,
+    test_per_class: int | None = None,
+    repeats: int = 1,
 ) -> None:
     """Search hyper-parameters of a shallow classifier on cached features and report.
 
-    The stratified split is fixed by the labels, --seed and --test-size; the search
+    The split is the one given with the images (--split given), or fixed by the labels,
+    --seed and --test-size, or N images per class (--train-per-class); the search
     sees only the training part; the best model is refitted on it and scored once on
     the test part. Results are printed, saved under OUTPUTS/reports/ and
     OUTPUTS/models/, and appended to OUTPUTS/results.csv (see --history).
@@ -306,12 +369,16 @@ def main(
         raise click.BadParameter(str(exc), param_hint="'--grid'") from None
     if cluster is not None:
         _check_cluster(cluster, spec, grid, scale)
-    paths = _features_paths(outputs, features_files, dataset, backbones, poolings, image_size)
+    paths = _features_paths(outputs, features_files, dataset, backbones, poolings, image_sizes)
     if cluster is not None and len(paths) > 1:
         raise click.UsageError("--cluster reads one feature file; fuse files without --cluster")
+    if test_per_class is not None and train_per_class is None:
+        raise click.UsageError("--test-per-class goes with --train-per-class N; give both")
     config = ExperimentConfig(features=tuple(paths), model=spec.name, grid=grid, scoring=scoring,
                               scale=scale, test_size=test_size, cv=cv, seed=seed, jobs=jobs,
-                              cluster=cluster, outputs=outputs)
+                              cluster=cluster, outputs=outputs, split=split_mode,
+                              train_per_class=train_per_class, test_per_class=test_per_class,
+                              repeats=repeats)
     try:
         result = run(config, announce=click.echo)
     except UserError as exc:

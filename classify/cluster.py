@@ -28,7 +28,7 @@ from classify.models import ModelSpec
 from classify.protocol import LabelSplit
 from classify.search.dask_logreg import block_futures
 from classify.search.on_dask import ClusterSearch, fit_on_cluster
-from common.dask_cluster import ClusterError, connect
+from common.dask_cluster import ClusterError, connect, local_workers
 from common.errors import os_error_line
 from extract.featurefile import (
     FeatureFileError,
@@ -57,7 +57,8 @@ def unsupported(spec: ModelSpec, grid: Mapping[str, Any], scale: bool) -> str | 
     if spec.name not in MODELS:
         return f"--cluster supports --model {' or '.join(MODELS)}, not {spec.name}"
     if scale:
-        return "--scale is not supported with --cluster (scale the features before extract)"
+        return ("--scale is not supported with --cluster; drop --scale, or run without "
+                "--cluster to standardise the features inside each fold")
     if spec.name == "logreg":
         other = sorted(set(grid) - set(LOGREG_GRID))
         if other:
@@ -114,7 +115,8 @@ def _part(slabs: list[Any], bounds: list[tuple[int, int]], rows: np.ndarray, dim
 
 
 def load(
-    client: Client, path: Path, test_size: float, seed: int, announce: Callable[[str], None]
+    client: Client, path: Path, test_size: float, seed: int, announce: Callable[[str], None],
+    chosen: protocol.Protocol | None = None,
 ) -> ClusterData:
     """Check the file in the client, split its labels, and have the workers read the rows.
 
@@ -127,9 +129,8 @@ def load(
 
     with fitting.float64_notes(announce):
         header = read_header(path)
-    labels = protocol.split_labels(
-        header.y, header.label_names, test_size, seed, announce, header.path
-    )
+    labels = protocol.choose_rows(header, test_size, seed, chosen or protocol.Protocol(),
+                                  announce)
     bounds = block_bounds(header.n_rows, header.feature_dim, len(client.nthreads()))
     # The absolute path: workers may have another working directory.
     source = str(path.resolve())
@@ -162,14 +163,14 @@ def _fit(client: Client, data: ClusterData, spec: ModelSpec, config: ExperimentC
     """The search (a ClusterSearch, or None without a grid) and the model to save."""
     grid = dict(config.grid)
     template = spec.build(config.seed, config.jobs)
-    n_splits = protocol.fold_count(data.labels, config.cv, announce) if grid else 0
+    n_splits, folds = (protocol.search_folds(data.labels, config.cv, config.seed, announce)
+                       if grid else (0, None))
     announce(fitting.fit_note(spec, grid, n_splits, len(data.labels.y_train), config.scoring))
     try:
         if not grid:
             return None, fit_on_cluster(template, data.X_train, data.y_train, client=client)
         search = ClusterSearch(template, grid, scoring=config.scoring, client=client,
-                               cv=protocol.folds(n_splits, config.seed),
-                               progress=config.progress)
+                               cv=folds, progress=config.progress)
         return search, search.fit(data.X_train, data.y_train).best_estimator_
     except (ValueError, TypeError) as exc:  # XGBoostError is a ValueError
         raise fitting.fit_failure(spec, grid, exc) from None
@@ -187,6 +188,10 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
     reason = unsupported(spec, grid, config.scale)
     if reason:
         raise protocol.ProtocolError(reason)
+    if local_workers(config.cluster) is not None:
+        # The workers write to this process's descriptor 2: route it through the filter
+        # that drops XGBoost's native "got rank" lines before they start.
+        import common.quiet  # noqa: F401
     try:
         with ExitStack() as stack:
             with fitting.timed(timings, "cluster"):
@@ -197,7 +202,8 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
             announce(f"cluster {config.cluster}: {len(workers)} worker(s), "
                      f"{sum(workers.values())} thread(s)")
             with fitting.timed(timings, "load"):
-                data = load(client, path, config.test_size, config.seed, announce)
+                data = load(client, path, config.test_size, config.seed, announce,
+                            fitting.chosen_protocol(config))
             announce(f"loaded {path} on the workers in {timings['load']:.2f} s")
             with (fitting.timed(timings, "search" if grid else "fit"),
                   fitting.recorded_warnings() as caught):

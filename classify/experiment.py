@@ -1,15 +1,15 @@
 """One classify experiment, without the command line: split, search, refit, evaluate, save.
 
-    from pathlib import Path
     from classify.experiment import ExperimentConfig, run
-    result = run(ExperimentConfig(features=(Path("outputs/features/x.h5"),),
-                                  model="logreg", grid={"C": [0.01, 0.1, 1]}))
+    result = run(ExperimentConfig(features="outputs/features/x.h5", model="logreg",
+                                  grid={"C": [0.01, 0.1, 1]}), announce=print)
     result.metrics.accuracy, result.search.cv_results_, result.estimator
 
 The split depends only on the labels, the seed and the test size, so every model and
 backbone on a dataset is scored on the same held-out images; the search sees only the
 training part; the chosen model is refitted on all of it and scored once on the test
-part.
+part. Nothing is printed unless `announce` is given; the report, the model and the
+ledger row are saved unless the config says `save=False`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from classify import cluster, local
 from classify.bundles import save_bundle
@@ -31,6 +33,7 @@ from classify.config import (
     check_grid,
 )
 from classify.fitting import Fitted, timed
+from classify.inspection import leakage
 from classify.models import ModelSpec, get_model
 from classify.report import html, ledger, records, text
 from classify.report.confusion import write_confusion
@@ -51,8 +54,12 @@ class ExperimentResult:
     metrics: records.Metrics
     report: str  # report.txt, as printed
     search: Any  # the fitted search estimator; None without a grid
-    estimator: Any  # the refitted model that was saved
-    files: SavedFiles
+    estimator: Any  # the refitted model (saved unless config.save is False)
+    files: SavedFiles | None  # None when config.save is False
+
+
+def _silent(note: str) -> None:
+    """Where notes go when run() is given no `announce`."""
 
 
 def _candidates(search: Any, strip: str) -> list[records.Candidate]:
@@ -73,8 +80,11 @@ def _candidates(search: Any, strip: str) -> list[records.Candidate]:
     ]
 
 
-def run(config: ExperimentConfig, announce: Callable[[str], None] = print) -> ExperimentResult:
-    """The whole experiment; notes go to `announce`, the result comes back and is saved."""
+def run(config: ExperimentConfig, announce: Callable[[str], None] | None = None
+        ) -> ExperimentResult:
+    """The whole experiment; notes go to `announce` (None: nowhere), the result comes
+    back, and is saved unless `config.save` is False."""
+    announce = announce or _silent
     spec = get_model(config.model)
     if config.scoring not in SCORINGS:
         raise ExperimentError(f"--scoring {config.scoring}: choose one of {', '.join(SCORINGS)}")
@@ -83,18 +93,53 @@ def run(config: ExperimentConfig, announce: Callable[[str], None] = print) -> Ex
     with tempfile.TemporaryDirectory(prefix="classify-") as scratch:
         # The scratch folder holds the training part as a file the search workers map
         # (TMPDIR decides where); it lives until the model is saved.
-        if config.cluster is None:
-            fitted = local.run(config, spec, timings, announce, Path(scratch))
-        else:
-            fitted = cluster.run(config, spec, timings, announce)
-        return _evaluate_and_save(config, spec, fitted, timings)
+        if config.repeats > 1:
+            announce(f"draw 1 of {config.repeats} (seed {config.seed})")
+        fitted = _fit(config, spec, timings, announce, Path(scratch))
+        draws = [_draw(config.seed, fitted)]
+        for number in range(1, config.repeats):
+            # Each draw its own seed; the saved model and report are the first draw's.
+            seed = config.seed + number
+            announce(f"draw {number + 1} of {config.repeats} (seed {seed})")
+            spent: dict[str, float] = {}
+            draws.append(_draw(seed, _fit(replace(config, seed=seed), spec, spent, announce,
+                                          Path(scratch) / f"draw-{number + 1}")))
+            for phase, seconds in spent.items():
+                timings[phase] = timings.get(phase, 0.0) + seconds
+        leaks = leakage.check_run(config.features, fitted.split, announce)
+        return _evaluate_and_save(config, spec, fitted, timings,
+                                  draws if config.repeats > 1 else [], leaks)
+
+
+def _fit(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
+         announce: Callable[[str], None], scratch: Path) -> Fitted:
+    """One split, search and refit, here or on the cluster."""
+    if config.cluster is None:
+        scratch.mkdir(exist_ok=True)
+        return local.run(config, spec, timings, announce, scratch)
+    return cluster.run(config, spec, timings, announce)
+
+
+def _draw(seed: int, fitted: Fitted) -> records.Draw:
+    """A draw's test figures."""
+    evaluation = evaluate(fitted.split.y_test, fitted.y_pred, fitted.split.label_names)
+    return records.Draw(seed, len(fitted.split.train_rows), len(fitted.split.test_rows),
+                        evaluation.accuracy, evaluation.balanced_accuracy)
+
+
+def _protocol(config: ExperimentConfig, fitted: Fitted) -> records.ProtocolRecord:
+    ran = fitted.split.ran
+    return records.ProtocolRecord(ran.kind, ran.text, ran.source, ran.n_val,
+                                  config.train_per_class, config.test_per_class, config.repeats)
 
 
 def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: Fitted,
-                       timings: dict[str, float]) -> ExperimentResult:
+                       timings: dict[str, float], draws: list[records.Draw],
+                       leaks: leakage.RunLeakage) -> ExperimentResult:
     split, search = fitted.split, fitted.search
     names = split.label_names
     evaluation = evaluate(split.y_test, fitted.y_pred, names)
+    scores = [draw.balanced_accuracy for draw in draws]
     outputs = config.outputs
     stem = "+".join(Path(source.path).stem for source in fitted.sources)  # fused: every file
     name = run_name(outputs, stem, spec.name)
@@ -108,7 +153,7 @@ def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: Fitted
             else float(fitted.top_probability[i]),
         )
         for i, (row, truth, guess) in enumerate(zip(split.test_rows, split.y_test, fitted.y_pred))
-    ]  # fmt: skip
+    ]
     metrics = records.Metrics(
         created=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         features=fitted.sources, model=spec.name, model_summary=fitted.model_summary,
@@ -126,9 +171,16 @@ def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: Fitted
         confusion_labels=[names[i] for i in evaluation.labels],
         confusion_matrix=evaluation.confusion.tolist(), test_predictions=test_predictions,
         warnings=fitted.warnings, timings=timings,
-        report_dir=str(outputs / "reports" / name), model_dir=str(outputs / "models" / name),
-    )  # fmt: skip
+        # Empty when nothing is saved: no folder is named that does not exist.
+        report_dir=str(outputs / "reports" / name) if config.save else "",
+        model_dir=str(outputs / "models" / name) if config.save else "",
+        balanced_accuracy=evaluation.balanced_accuracy, protocol=_protocol(config, fitted),
+        draws=draws, balanced_accuracy_mean=float(np.mean(scores)) if draws else None,
+        balanced_accuracy_std=float(np.std(scores)) if draws else None,
+    )
     report_text = text.format_report(metrics, evaluation.text)
+    if not config.save:
+        return ExperimentResult(metrics, report_text, search, fitted.estimator, None)
     bundle = records.ModelBundle(
         model=spec.name, estimator=fitted.estimator, label_names=names, params=best_params,
         scale=config.scale, extractors=[s.extractor for s in fitted.sources],
@@ -137,15 +189,22 @@ def _evaluate_and_save(config: ExperimentConfig, spec: ModelSpec, fitted: Fitted
         metrics={"accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1,
                  "cv_score": metrics.cv_score},
         created=metrics.created, versions=records.library_versions(),
-    )  # fmt: skip
+    )
     files = SavedFiles(Path(metrics.report_dir), Path(metrics.model_dir),
                        outputs / RESULTS_FILE, Path(metrics.report_dir) / html.PAGE)
     with timed(timings, "save"):
         _save_run(metrics, report_text, evaluation, bundle)
     records.write_json(files.report_dir / "metrics.json", metrics.to_dict())
     ledger.append_row(files.ledger, ledger.ledger_row(metrics))
-    _write_html(metrics, split, fitted, outputs)
+    _write_html(metrics, split, fitted, outputs, leaks)
     return ExperimentResult(metrics, report_text, search, fitted.estimator, files)
+
+
+def _run_title(metrics: records.Metrics) -> str:
+    """What a run's page and confusion matrix are headed with: every feature file read,
+    and whether they were fused."""
+    names = " + ".join(Path(source.path).stem for source in metrics.features)
+    return f"{'fused: ' if len(metrics.features) > 1 else ''}{names} / {metrics.model}"
 
 
 def run_name(outputs: Path, features_stem: str, model: str) -> str:
@@ -165,30 +224,30 @@ def _save_run(metrics: records.Metrics, report_text: str, evaluation: Evaluation
     report_dir = Path(metrics.report_dir)
     report_dir.mkdir(parents=True)
     (report_dir / "report.txt").write_text(report_text, encoding="utf-8")
-    stem = Path(metrics.features[0].path).stem
-    title = f"{stem} / {metrics.model}: accuracy {evaluation.accuracy:.4f}"
+    title = f"{_run_title(metrics)}\naccuracy {evaluation.accuracy:.4f}"
     write_confusion(report_dir / "confusion.png", evaluation, bundle.label_names, title)
 
 
-def _write_html(metrics: records.Metrics, split: Any, fitted: Fitted, outputs: Path) -> None:
+def _write_html(metrics: records.Metrics, split: Any, fitted: Fitted, outputs: Path,
+                leaks: leakage.RunLeakage) -> None:
     """The run's HTML page and outputs/index.html, from the values the run produced."""
     root = fitted.sources[0].dataset_root
     html.write_run_report(
         Path(metrics.report_dir),
-        title=f"{Path(metrics.features[0].path).stem} / {metrics.model}",
+        title=_run_title(metrics),
         settings={
-            "features": " + ".join(s.path for s in metrics.features),
-            "extractors": [s.extractor for s in metrics.features],
+            "extractors": [{"features": s.path, **s.extractor} for s in metrics.features],
             "model": f"{metrics.model}: {metrics.model_summary}"
                      + (" on standardised features" if metrics.scale else ""),
             # Shown only where they apply: an empty row says nothing.
             **({"cluster": metrics.cluster} if metrics.cluster else {}),
             "scoring": metrics.scoring,
-            "protocol": {"test_size": metrics.test_size, "seed": metrics.seed,
-                         "cv": metrics.cv_used, "n_train": metrics.n_train,
-                         "n_test": metrics.n_test},
-            "grid": metrics.grid, "best_params": metrics.best_params,
-            "cv_score": metrics.cv_score,
+            "protocol": {**_protocol_settings(metrics), "seed": metrics.seed,
+                         **({"cv": metrics.cv_used} if metrics.grid else {}),
+                         "n_train": metrics.n_train, "n_test": metrics.n_test,
+                         **_draw_settings(metrics)},
+            **({"grid": metrics.grid, "best_params": metrics.best_params,
+                "cv_score": metrics.cv_score} if metrics.grid else {"search": text.NO_SEARCH}),
             **({"tie_break": metrics.tie_break} if metrics.tie_break else {}),
             "created": metrics.created,
             "timings": {phase: f"{seconds:.2f} s" for phase, seconds in metrics.timings.items()},
@@ -197,5 +256,25 @@ def _write_html(metrics: records.Metrics, split: Any, fitted: Fitted, outputs: P
         confidence=fitted.top_probability,
         test_paths=[fitted.paths[row] for row in split.test_rows],
         image_root=Path(root) if root else None, index_page=outputs / html.PAGE,
-    )  # fmt: skip
+        extra_sections=leakage.report_sections(leaks, fitted, outputs, Path(metrics.report_dir)),
+    )
     html.write_index(outputs, RESULTS_FILE)
+
+
+def _protocol_settings(metrics: records.Metrics) -> dict[str, Any]:
+    """The page's protocol rows: the test size of a random split, else how the rows
+    were chosen (and the given split's val part)."""
+    ran = metrics.protocol
+    if ran is None or ran.kind == "random":
+        return {"test_size": metrics.test_size}
+    return {"split": ran.text, **({"n_val": ran.n_val} if ran.n_val else {})}
+
+
+def _draw_settings(metrics: records.Metrics) -> dict[str, Any]:
+    """The page's rows on the per-class protocol's score and on --repeats' draws."""
+    rows: dict[str, Any] = {}
+    if metrics.protocol is not None and metrics.protocol.kind == "per_class":
+        rows["balanced_accuracy"] = f"{metrics.balanced_accuracy:.4f}"
+    if metrics.draws:
+        rows["draws"] = text.draws_line(metrics)
+    return rows

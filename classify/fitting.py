@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from classify import protocol
-from classify.config import ExperimentError
+from classify.config import ExperimentConfig, ExperimentError
 from classify.models import ModelSpec
 from classify.report import records
 from extract.featurefile import Extractor, Float64Note, Role
@@ -73,6 +73,12 @@ def recorded_warnings() -> Iterator[list[str]]:
     lines += sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
 
 
+def chosen_protocol(config: ExperimentConfig) -> protocol.Protocol:
+    """The protocol options of a run, as classify.protocol takes them."""
+    return protocol.Protocol(config.split, config.train_per_class, config.test_per_class,
+                             config.repeats)
+
+
 def feature_source(path: Path, attrs: Mapping[str, Any], rows: int, dims: int, classes: int
                    ) -> records.FeatureSource:
     """What the records say of one feature file: its path, extractor and shape."""
@@ -98,5 +104,8 @@ def fit_note(spec: ModelSpec, grid: Mapping[str, Sequence[Any]], n_splits: int, 
     if not grid:
         return f"fitting {spec.name} with its defaults on {n_train} images (no --grid: no search)"
     n_candidates = int(np.prod([len(v) for v in grid.values()]))
+    if n_splits == 1:  # only a given split's val part makes one fold
+        return (f"searching {n_candidates} candidate(s) of {spec.name}, validated on the "
+                f"given val part ({scoring})")
     return (f"searching {n_candidates} candidate(s) x {n_splits} folds of {spec.name} "
             f"on the training part ({scoring})")

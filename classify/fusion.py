@@ -4,8 +4,9 @@ Each image's row is the concatenation of its rows in every file, in the order th
 were named, so that `predict` can rebuild the same vector from the extractors the model
 bundle lists. Files are matched by label names and image paths; rows stored in another
 order are aligned by path. Anything that cannot be aligned (other classes, other
-images, another version of the images, a path twice) is refused in one line naming the
-first difference, as a FeatureFileError like any other unusable feature file.
+folders, other images, another version of the images, a path twice) is refused in one
+line naming the first difference, as a FeatureFileError like any other unusable feature
+file.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def read_fused(paths: Sequence[Path]) -> Features:
     }
     X = np.concatenate([part.X for part in parts], axis=1)
     return Features(first.path, X, first.y, first.label_names, first.paths, attrs,
-                    first.skipped)
+                    first.skipped, first.split)
 
 
 def extractors(attrs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,14 +67,16 @@ def extractors(attrs: dict[str, Any]) -> list[dict[str, Any]]:
 def _aligned(first: Features, other: Features) -> Features:
     """`other` with its rows in `first`'s order, after checking both hold the same images."""
     a, b = first.path, other.path
+    ra, rb = first.attrs.get("dataset_root"), other.attrs.get("dataset_root")
+    folders = (f"images from different folders ({rb} vs {ra})"
+               if ra and rb and ra != rb else "")
     if other.label_names != first.label_names:
-        i = next((i for i, (x, y) in enumerate(zip(first.label_names, other.label_names))
-                  if x != y), min(len(first.label_names), len(other.label_names)))
-        mine = repr(first.label_names[i]) if i < len(first.label_names) else "nothing"
-        theirs = repr(other.label_names[i]) if i < len(other.label_names) else "nothing"
-        raise FusionError(f"{b}: class {i + 1} is {theirs} where {a} has {mine}; {WAY_OUT}")
+        also = f", {folders}" if folders else ""
+        raise FusionError(f"{b}: {_class_difference(first, other)}{also}; {WAY_OUT}")
     fa, fb = first.attrs.get("dataset_fingerprint"), other.attrs.get("dataset_fingerprint")
     if fa and fb and fa != fb:
+        if folders:  # extracting again would not help: the folders hold other images
+            raise FusionError(f"{b}: {folders}; {WAY_OUT}")
         raise FusionError(f"{b}: extracted from another version of the images than {a} "
                                "(dataset fingerprints differ); extract both from the images "
                                "as they are now")
@@ -90,8 +93,46 @@ def _aligned(first: Features, other: Features) -> Features:
         i = int(np.flatnonzero(y != first.y)[0])
         raise FusionError(f"{b}: {first.paths[i]} is labelled {first.label_names[y[i]]!r}, "
                                f"in {a} {first.label_names[first.y[i]]!r}; {WAY_OUT}")
+    split = None if other.split is None else [other.split[i] for i in order]
+    _check_split(first, other, split)
     return Features(other.path, other.X[order], y, other.label_names, first.paths, other.attrs,
-                    other.skipped)
+                    other.skipped, split)
+
+
+def _check_split(first: Features, other: Features, split: list[str] | None) -> None:
+    """Refuse files whose given splits disagree (`split`: other's, in first's row order):
+    one with a split and one without, or an image in another part."""
+    a, b = first.path, other.path
+    if (first.split is None) != (split is None):
+        has, lacks = (a, b) if split is None else (b, a)
+        raise FusionError(f"{b}: {has} has a given split and {lacks} has none; extract both "
+                          "from the same layout (split folders, or the same label file)")
+    if first.split is None or split is None or first.split == split:
+        return
+    i = next(i for i, (x, y) in enumerate(zip(first.split, split)) if x != y)
+    raise FusionError(f"{b}: {first.paths[i]} is in the {split[i]} split, in {a} the "
+                      f"{first.split[i]} split; {WAY_OUT} and the same split")
+
+
+def _class_difference(first: Features, other: Features) -> str:
+    """How `other`'s classes differ from `first`'s: how many, and which are in one only;
+    for as many classes, the first that differs."""
+    mine, theirs = first.label_names, other.label_names
+    if len(mine) == len(theirs):
+        i = next(i for i, (x, y) in enumerate(zip(mine, theirs)) if x != y)
+        return f"class {i + 1} is {theirs[i]!r} where {first.path} has {mine[i]!r}"
+    only_here = [name for name in theirs if name not in mine]
+    only_there = [name for name in mine if name not in theirs]
+    which = ([f"only here: {_some(only_here)}"] if only_here else []) + (
+        [f"missing here: {_some(only_there)}"] if only_there else [])
+    return (f"different classes ({len(theirs)} vs {len(mine)} in {first.path}"
+            + "".join(f"; {part}" for part in which) + ")")
+
+
+def _some(names: Sequence[str], shown: int = 3) -> str:
+    """The first few names, and how many more there are."""
+    listed = ", ".join(repr(name) for name in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _rows_by_path(features: Features) -> dict[str, int]:

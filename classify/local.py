@@ -18,6 +18,7 @@ from classify.config import MODEL_STEP, ExperimentConfig
 from classify.fit_progress import fit_with_progress
 from classify.fitting import (
     Fitted,
+    chosen_protocol,
     feature_source,
     fit_failure,
     fit_note,
@@ -57,18 +58,18 @@ def run(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
                                   len(features.label_names))
                    for path, attrs in zip(config.features, fusion.extractors(features.attrs))]
         split = protocol.split_features(features, config.test_size, config.seed, announce,
-                                        scratch)
-    announce(f"loaded {features.path} in {timings['load']:.2f} s")
+                                        scratch, chosen_protocol(config))
+    announce(f"loaded {' + '.join(str(path) for path in config.features)} in "
+             f"{timings['load']:.2f} s")
     grid = dict(config.grid)
     search = None
     if grid:
-        n_splits = protocol.fold_count(split, config.cv, announce)
+        n_splits, folds = protocol.search_folds(split, config.cv, config.seed, announce)
         base = _estimator(spec, config.scale, config.seed, 1)
         search_grid = ({f"{MODEL_STEP}__{k}": v for k, v in grid.items()} if config.scale
                        else grid)
-        search = make_search(base, search_grid, scoring=config.scoring,
-                             cv=protocol.folds(n_splits, config.seed), n_jobs=config.jobs,
-                             progress=config.progress)
+        search = make_search(base, search_grid, scoring=config.scoring, cv=folds,
+                             n_jobs=config.jobs, progress=config.progress)
         model: Any = search
     else:
         n_splits = 0

@@ -6,9 +6,11 @@ to narrow down (extract.cache finds and describes the files).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import UserError
+from common.text import did_you_mean
 from extract import cache
 
 
@@ -16,25 +18,65 @@ class LocateError(UserError, ValueError):
     """No single feature file matches what the user named."""
 
 
+class UnknownNameError(LocateError):
+    """A backbone or pooling that no extractor and no feature file has: a typo in `option`."""
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+def check_names(folder: Path, backbones: Sequence[str], poolings: Sequence[str]) -> None:
+    """Refuse a --backbone or --pooling that no feature file in `folder` has, before any
+    file is read: a typo (with the closest names the files have), or settings that were
+    never extracted."""
+    found = cache.entries(folder) if folder.is_dir() else []
+    for key, asked in (("backbone", backbones), ("pooling", poolings)):
+        have = sorted({str(entry.attrs.get(key)) for entry in found})
+        for name in asked:
+            if name not in have:
+                listed = f"the files have {', '.join(have)}" if have else "there is none yet"
+                raise UnknownNameError(
+                    f"no feature file in {folder} has {key} {name!r}; "
+                    f"{did_you_mean(name, have)}{listed} (extract --list shows them; "
+                    f"extract --{key} {name} makes one)", f"--{key}")
+
+
 def by_dataset(folder: Path, dataset: str, backbone: str, pooling: str | None = None,
-               input_size: int | None = None) -> Path:
-    """The one complete file in `folder` of `dataset` with these settings."""
-    found = [e for e in cache.entries(folder)
+               input_size: int | None = None, *, several_backbones: bool = False) -> Path:
+    """The one complete file in `folder` of `dataset` with these settings.
+
+    `several_backbones`: the file is one of several fused by backbone, where one
+    --image-size applies to every backbone unless given once per backbone.
+    """
+    every = cache.entries(folder)
+    found = [e for e in every
              if cache.matches(e, dataset=dataset, backbone=backbone, pooling=pooling,
                               input_size=input_size)]
     asked = " ".join(f"{flag} {value}" for flag, value in (
         ("--dataset", dataset), ("--backbone", backbone), ("--pooling", pooling),
         ("--image-size", input_size)) if value is not None)
+    per_backbone = ("--image-size (one per --backbone, in order)" if several_backbones
+                    else "--image-size")
     if not found:
-        raise LocateError(f"{folder}: no complete feature file for {asked}; run extract "
-                          "first (extract --list shows what there is)")
+        others = [e for e in every if cache.matches(e, dataset=dataset, backbone=backbone)]
+        if not others:
+            raise LocateError(f"{folder}: no complete feature file for {asked}; run extract "
+                              "first (extract --list shows what there is)")
+        raise LocateError(f"{folder}: no complete feature file for {asked}; "
+                          f"{_listing(others, f'the {backbone} files have other settings')}\n"
+                          f"choose one with --pooling or {per_backbone}, or run extract "
+                          "with these settings")
     if len(found) > 1:
-        listing = "\n".join(f"  {e.path.name}: {e.settings()}, {e.rows} rows, {e.when()}"
-                            for e in found)
-        raise LocateError(f"{len(found)} feature files match {asked}:\n{listing}\n"
-                          "narrow down with --pooling or --image-size, or name one "
-                          "with --features")
+        raise LocateError(f"{len(found)} feature files match {asked}:\n"
+                          f"{_listing(found)}\nnarrow down with --pooling or {per_backbone}, "
+                          "or name one with --features")
     return found[0].path
+
+
+def _listing(found: list[cache.Entry], heading: str = "") -> str:
+    lines = [f"  {e.path.name}: {e.settings()}, {e.rows} rows, {e.when()}" for e in found]
+    return "\n".join([heading + ":"] * bool(heading) + lines)
 
 
 def newest(folder: Path) -> Path:

@@ -14,6 +14,8 @@ from common.errors import UserError
 from common.hardware import gpu_count
 from common.text import did_you_mean
 
+# `--grid default`: every parameter of the model's default grid (`make classify`'s default).
+DEFAULT_GRID = "default"
 DECADES_1E4_TO_1E3 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 # What `--scoring` may name: scikit-learn scorer names (classify.search).
 SCORINGS = ("accuracy", "balanced_accuracy", "f1_macro", "neg_log_loss")
@@ -125,9 +127,10 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def model_parameters(spec: ModelSpec) -> list[str]:
-    """The parameters `--grid` may name for this model (the estimator's own)."""
-    return list(spec.build(0, 1).get_params(deep=False))
+def model_parameters(spec: ModelSpec) -> dict[str, Any]:
+    """The parameters `--grid` may name for this model (the estimator's own), each with
+    the estimator class's default value (what kind of value it takes, where it says)."""
+    return type(spec.build(0, 1))().get_params(deep=False)
 
 
 # Other names users give the models (lower case, without '-', '_' or spaces).
@@ -159,8 +162,9 @@ def describe_models() -> str:
                   + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
                   for param, values in spec.default_grid.items()]
     return "\n".join(lines) + (
-        "\n\nAll are installed with offtheshelf; none needs a download. Any other parameter "
-        "of the estimator can be searched with --grid NAME=V1,V2."
+        "\n\nAll are installed with offtheshelf; none needs a download. --grid default "
+        "searches a model's whole grid above (what `make classify` does); any other "
+        "parameter of the estimator can be searched with --grid NAME=V1,V2."
     )
 
 
@@ -195,18 +199,25 @@ def parse_grid_option(text: str) -> tuple[str, list[Any] | None]:
 
 
 def resolve_grid(
-    spec: ModelSpec, options: Iterable[str], parameters: Iterable[str]
+    spec: ModelSpec, options: Iterable[str], parameters: Mapping[str, Any] | Iterable[str]
 ) -> dict[str, list[Any]]:
-    """The parameter grid the `--grid` options ask for; `parameters` are the estimator's own.
+    """The parameter grid the `--grid` options ask for, checked before any data is read.
 
-    An empty result means "fit the defaults once, no search".
+    `parameters` are the estimator's own (model_parameters: with their defaults, which
+    let a text value for a number be refused here rather than after loading). `default`
+    asks for the model's whole default grid; a parameter also named on its own overrides
+    its default values. An empty result means "fit the defaults once, no search".
     """
-    known = sorted(parameters, key=str.lower)
+    defaults = dict(parameters) if isinstance(parameters, Mapping) else dict.fromkeys(parameters)
     grid: dict[str, list[Any]] = {}
+    whole_default = False
     for option in options:
         name, values = parse_grid_option(option)
-        if name not in known:
-            raise ModelError(f"{spec.name} has no parameter '{name}'; valid: {', '.join(known)}")
+        if name == DEFAULT_GRID and values is None:
+            whole_default = True
+            continue
+        if name not in defaults:
+            raise ModelError(_unknown_parameter(spec, name, defaults))
         if name in grid:
             raise ModelError(f"parameter '{name}' given twice; list its values once")
         if values is None:
@@ -216,5 +227,41 @@ def resolve_grid(
                     f"({name}=V1,V2) or use one of: {', '.join(spec.default_grid)}"
                 )
             values = list(spec.default_grid[name])
+        _check_numbers(spec, name, values, defaults[name])
         grid[name] = values
+    if whole_default:  # the default grid's order; a parameter named alone keeps its values
+        grid = {**{name: list(values) for name, values in spec.default_grid.items()}, **grid}
     return grid
+
+
+def _unknown_parameter(spec: ModelSpec, name: str, known: Iterable[str]) -> str:
+    guess = did_you_mean(name, known)
+    return f"{spec.name} has no parameter '{name}'; {guess}valid: {searchable(spec)}"
+
+
+def searchable(spec: ModelSpec) -> str:
+    """The model's searchable parameters (its default grid), not every argument."""
+    return (f"{', '.join(spec.default_grid)} (its default grid, classify --list-models; "
+            "--grid default searches all of them), or any other parameter of the estimator "
+            "with values (NAME=V1,V2)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_numbers(spec: ModelSpec, name: str, values: Sequence[Any], default: Any) -> None:
+    """Refuse text (or true/false) for a parameter that takes numbers: one whose default
+    and default grid hold numbers (and maybe None) only. Other values are left for the
+    estimator to check when it is fitted."""
+    examples = [default, *spec.default_grid.get(name, ())]
+    if not any(map(_is_number, examples)) or not all(
+        _is_number(v) or v is None for v in examples
+    ):
+        return
+    takes_none = None in examples
+    for value in values:
+        if not (_is_number(value) or (value is None and takes_none)):
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            raise ModelError(f"{spec.name}'s {name} takes numbers"
+                             f"{' or None' if takes_none else ''}, not '{shown}'")

@@ -1,7 +1,14 @@
 """The evaluation protocol: split once, search on the training part only, score once.
 
-The split depends only on the labels, the seed and the test size, so every model and
-every backbone evaluated on the same dataset is scored on the same held-out images.
+Three ways to split, each depending only on the labels (and the file's given split),
+the seed and the options, so every model and every backbone evaluated on the same
+dataset is scored on the same held-out images:
+
+- the split given with the data (split folders, a label file's split column): search
+  on `train`, with `val` as the one validation fold where there is one; test on `test`;
+- a stratified random split (`--test-size`), where no split was given or `--split random`;
+- N training images per class and up to M test images of the others (`--train-per-class`),
+  the protocol papers report on Caltech-101.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
-from extract.featurefile import Features
+from extract.featurefile import FeatureHeader, Features, split_source
 
 # Two images to appear in every training fold, one for the test part.
 MIN_IMAGES_PER_CLASS = 3
@@ -23,6 +30,41 @@ COPY_BLOCK_ROWS = 1024
 
 class ProtocolError(UserError, ValueError):
     """The data cannot support the requested protocol; the message says which option to change."""
+
+
+# Per protocol: the option that decides the training part, and the way out when a class
+# keeps too few training images for the folds.
+TOO_FEW_TRAINING = {
+    "random": ("--test-size", "lower --test-size"),
+    "given": ("--split given", "add training images of it, or pass --split random"),
+    "per_class": ("--train-per-class", "raise it to 2 or more"),
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How rows are chosen beyond --test-size and --seed."""
+
+    split: str | None = None  # "given", "random"; None: the given split where there is one
+    train_per_class: int | None = None  # N training images per class
+    test_per_class: int | None = None  # at most M test images per class (None: the others)
+    repeats: int = 1  # draws the run averages: the given split alone is one draw
+
+
+@dataclass(frozen=True)
+class Ran:
+    """Which protocol chose the rows, as the records name it."""
+
+    kind: str = "random"  # random | given | per_class
+    text: str = ""  # the report's line: what was split how
+    source: str = ""  # given: where the split came from (folders, or the label file's name)
+    # given with a val part: PredefinedSplit's test_fold over the training rows (-1: train,
+    # 0: val), so the search validates on val alone.
+    test_fold: np.ndarray | None = None
+
+    @property
+    def n_val(self) -> int:
+        return 0 if self.test_fold is None else int((self.test_fold == 0).sum())
 
 
 @dataclass
@@ -37,6 +79,7 @@ class Split:
     test_rows: np.ndarray
     label_names: list[str]  # the classes kept; index = encoded label
     dropped: list[str] = field(default_factory=list)
+    ran: Ran = field(default_factory=Ran)
 
 
 def split_rows(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +117,7 @@ class LabelSplit:
     y_test: np.ndarray
     label_names: list[str]  # the classes kept; index = encoded label
     dropped: list[str]
+    ran: Ran = field(default_factory=Ran)
 
 
 def split_labels(
@@ -112,7 +156,117 @@ def split_labels(
         y_test=y_all[test_rows],
         label_names=[label_names[c] for c in keep],
         dropped=dropped,
+        ran=Ran("random", f"stratified, test size {test_size:g}, seed {seed}"),
     )
+
+
+def _encoded(label_names: list[str], keep: np.ndarray, y: np.ndarray, train_rows: np.ndarray,
+             test_rows: np.ndarray, dropped: list[str], ran: Ran) -> LabelSplit:
+    """The split of rows chosen elsewhere, labels re-encoded over the classes kept."""
+    encode = np.full(len(label_names), -1, dtype=np.int64)
+    encode[keep] = np.arange(len(keep))
+    return LabelSplit(train_rows=train_rows, test_rows=test_rows, y_train=encode[y[train_rows]],
+                      y_test=encode[y[test_rows]], label_names=[label_names[c] for c in keep],
+                      dropped=dropped, ran=ran)
+
+
+def _given(data: Features | FeatureHeader, announce: Callable[[str], None]) -> LabelSplit:
+    """The file's own split: search on train (val the one validation fold, if any), test
+    on test. Classes with no training image cannot be learnt: their test images are left
+    out, with a warning naming them."""
+    assert data.split is not None
+    split = np.asarray(data.split)
+    source = split_source(data.attrs) or "the file"
+    counts = {name: int((split == name).sum()) for name in ("train", "val", "test")}
+    shown = ", ".join(f"{name} {n:,}" for name, n in counts.items() if n or name != "val")
+    for missing in ("train", "test"):
+        if not counts[missing]:
+            raise ProtocolError(
+                f"{data.path}: its given split ({source}) has no {missing} images ({shown}); "
+                "pass --split random to split the images here")
+    announce(f"using the given split ({source}): {shown}; --split random splits the images "
+             "here instead")
+    searched = np.flatnonzero(split != "test")
+    present = np.bincount(data.y[searched], minlength=len(data.label_names))
+    keep = np.flatnonzero(present > 0)
+    test_rows = np.flatnonzero((split == "test") & np.isin(data.y, keep))
+    untrained = np.flatnonzero(present == 0)
+    dropped = [f"{data.label_names[c]} ({int(((split == 'test') & (data.y == c)).sum())})"
+               for c in untrained]
+    if dropped:
+        announce(f"warning: leaving out the test images of {len(dropped)} class(es) with no "
+                 f"training image in the given split: {', '.join(dropped)}")
+    if len(keep) < 2:
+        raise ProtocolError(f"{data.path}: the given split ({source}) trains on fewer than 2 "
+                            "classes; pass --split random to split the images here")
+    test_fold = np.where(split[searched] == "val", 0, -1) if counts["val"] else None
+    ran = Ran("given", f"given split from {source}", source, test_fold)
+    return _encoded(data.label_names, keep, data.y, searched, test_rows, dropped, ran)
+
+
+def _per_class(data: Features | FeatureHeader, n_train: int, n_test: int | None, seed: int,
+               given: bool, announce: Callable[[str], None]) -> LabelSplit:
+    """`n_train` images of each class drawn for training, up to `n_test` of the others
+    (all of them when None) for testing, with `seed`; from the given split's train and
+    val for training and its test for testing when `given`. A class without enough
+    images for both is left out with a warning."""
+    y = data.y
+    if given:
+        assert data.split is not None
+        test_part = np.asarray(data.split) == "test"
+    else:
+        test_part = np.zeros(len(y), dtype=bool)
+    rng = np.random.default_rng(seed)
+    train: list[np.ndarray] = []
+    test: list[np.ndarray] = []
+    keep: list[int] = []
+    dropped: list[str] = []
+    for c in range(len(data.label_names)):
+        pool = np.flatnonzero((y == c) & ~test_part)
+        drawn = rng.choice(pool, n_train, replace=False) if len(pool) >= n_train else pool
+        others = np.setdiff1d(np.flatnonzero((y == c) & test_part) if given else pool, drawn)
+        if len(pool) < n_train or not len(others):
+            dropped.append(f"{data.label_names[c]} ({int((y == c).sum())})")
+            continue
+        keep.append(c)
+        train.append(drawn)
+        test.append(others if n_test is None or len(others) <= n_test
+                    else rng.choice(others, n_test, replace=False))
+    if dropped:
+        announce(f"warning: dropping {len(dropped)} class(es) that cannot give {n_train} "
+                 f"training images and a test image{' in the given split' if given else ''}: "
+                 f"{', '.join(dropped)}")
+    if len(keep) < 2:
+        raise ProtocolError(f"--train-per-class {n_train}: fewer than 2 classes of {data.path} "
+                            f"have {n_train} training images and a test image; lower it")
+    up_to = "all the others" if n_test is None else f"up to {n_test} of the others"
+    source = (split_source(data.attrs) or "the file") if given else ""
+    ran = Ran("per_class", f"{n_train} training images per class, {up_to} for testing, "
+                           f"seed {seed}" + (f"; from the given split ({source})" if given else ""),
+              source)
+    return _encoded(data.label_names, np.array(keep), y, np.sort(np.concatenate(train)),
+                    np.sort(np.concatenate(test)), dropped, ran)
+
+
+def choose_rows(data: Features | FeatureHeader, test_size: float, seed: int, chosen: Protocol,
+                announce: Callable[[str], None]) -> LabelSplit:
+    """The rows of each part under the protocol asked for; labels only, so a client can
+    split rows that workers will read."""
+    if chosen.split == "given" and data.split is None:
+        raise ProtocolError(f"--split given: {data.path} has no given split (its images came "
+                            "from class folders); extract split folders (train/, test/) or a "
+                            "label file with a split column, or drop --split given")
+    given = data.split is not None and chosen.split != "random"
+    if chosen.train_per_class is not None:
+        return _per_class(data, chosen.train_per_class, chosen.test_per_class, seed, given,
+                          announce)
+    if given:
+        if chosen.repeats > 1:
+            raise ProtocolError(f"--repeats {chosen.repeats}: {data.path} has a given split, "
+                                "which is one draw; pass --split random or --train-per-class "
+                                "N to average draws")
+        return _given(data, announce)
+    return split_labels(data.y, data.label_names, test_size, seed, announce, data.path)
 
 
 def _rows_to_memmap(X: np.ndarray, rows: np.ndarray, path: Path) -> np.ndarray:
@@ -136,15 +290,15 @@ def split_features(
     seed: int,
     announce: Callable[[str], None],
     scratch: Path,
+    chosen: Protocol | None = None,
 ) -> Split:
-    """Drop classes too small to evaluate, split, and copy each part out once.
+    """Drop classes too small to evaluate, split (`chosen`: the given split where there
+    is one, by default), and copy each part out once.
 
     The training part goes to a memory-mapped file in `scratch`; the full matrix is
     released afterwards (features.X becomes empty), so no row is held twice.
     """
-    labels = split_labels(
-        features.y, features.label_names, test_size, seed, announce, features.path
-    )
+    labels = choose_rows(features, test_size, seed, chosen or Protocol(), announce)
     split = Split(
         X_train=_rows_to_memmap(features.X, labels.train_rows, scratch / "X_train.npy"),
         y_train=labels.y_train,
@@ -154,6 +308,7 @@ def split_features(
         test_rows=labels.test_rows,
         label_names=labels.label_names,
         dropped=labels.dropped,
+        ran=labels.ran,
     )
     features.X = np.empty((0, features.X.shape[1]), dtype=features.X.dtype)
     return split
@@ -165,9 +320,10 @@ def fold_count(split: Split | LabelSplit, cv: int, announce: Callable[[str], Non
     smallest = int(counts.min())
     name = split.label_names[int(counts.argmin())]
     if smallest < 2:
+        option, way_out = TOO_FEW_TRAINING[split.ran.kind]
         raise ProtocolError(
-            f"--test-size: class '{name}' keeps {smallest} training image(s) after the split; "
-            "lower --test-size"
+            f"{option}: class '{name}' keeps {smallest} training image(s) after the split; "
+            f"{way_out}"
         )
     if smallest < cv:
         announce(
@@ -183,3 +339,15 @@ def folds(n_splits: int, seed: int) -> Any:
     from sklearn.model_selection import StratifiedKFold
 
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def search_folds(split: Split | LabelSplit, cv: int, seed: int,
+                 announce: Callable[[str], None]) -> tuple[int, Any]:
+    """The search's folds and how many: the given val part as the one validation fold
+    (PredefinedSplit), else `folds` over the training part."""
+    if split.ran.test_fold is not None:
+        from sklearn.model_selection import PredefinedSplit
+
+        return 1, PredefinedSplit(split.ran.test_fold)
+    n_splits = fold_count(split, cv, announce)
+    return n_splits, folds(n_splits, seed)

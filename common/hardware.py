@@ -68,3 +68,21 @@ def gpu_count() -> int:
     if visible is not None:
         gpus = min(gpus, len(visible.split(",")))
     return gpus if listing.returncode == 0 else 0
+
+
+def memory() -> int | None:
+    """Bytes of memory this process may use: the machine's, or a container's lower limit
+    (cgroup v2 or v1); None where the platform says neither."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf, or no such name
+        physical = None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file, encoding="ascii") as limit:
+                value = limit.read().strip()
+        except OSError:
+            continue
+        if value.isdigit() and (physical is None or int(value) < physical):
+            return int(value)
+    return physical

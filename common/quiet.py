@@ -44,6 +44,9 @@ NOISE_PATTERNS = (
     r"Warning: unknown JFIF revision number",
     r"Invalid SOS parameters",
     r"libpng warning: ",
+    # XGBoost's Dask workers announce their rank as they join (LOG(CONSOLE): no verbosity
+    # setting reaches it), once per worker and fit: the local workers of classify --cluster
+    r"\[[\d:]+\] Task \[xgboost\.dask-\S*\]:\S+ got rank \d+",
 )
 NOISE = re.compile("|".join(NOISE_PATTERNS))
 # On a machine with no NVIDIA device, TensorFlow's CUDA build logs an error that only
@@ -100,14 +103,18 @@ def _install() -> None:
     sys.stderr = io.TextIOWrapper(
         io.FileIO(terminal, "w"), encoding=previous.encoding, errors=previous.errors,
         line_buffering=True, write_through=True,
-    )  # fmt: skip
-    atexit.register(_finish, terminal, pid)
+    )
+    atexit.register(_finish, pid, sys.stderr, previous)
 
 
-def _finish(terminal: int, pid: int) -> None:
-    """Give descriptor 2 back and let the filter pass on what it still holds."""
-    sys.stderr.flush()
-    os.dup2(terminal, 2)  # closes our end of the pipe: the filter reads EOF
+def _finish(pid: int, ours: io.TextIOWrapper, previous: io.TextIOBase) -> None:
+    """Give descriptor 2 back, let the filter pass on what it still holds, and close our
+    stream (left open, it ends the run with a ResourceWarning)."""
+    ours.flush()
+    os.dup2(ours.fileno(), 2)  # closes our end of the pipe: the filter reads EOF
+    if sys.stderr is ours:  # what is written at shutdown goes to descriptor 2 again
+        sys.stderr = previous
+    ours.close()
     deadline = time.monotonic() + WAIT_FOR_FILTER_S
     while time.monotonic() < deadline:  # children that inherited the pipe may hold it
         if os.waitpid(pid, os.WNOHANG)[0]:

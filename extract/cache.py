@@ -12,6 +12,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import shutil
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,22 +23,37 @@ from common import text
 from extract import featurefile
 from extract.featurefile import Extractor, Role
 
+# A label file's sha256 and the columns read from it (extract.scan.LabelFile): in an
+# identity only where a label file gave the labels, so the files of image folders keep
+# the identity, and the name, they have always had.
+LABEL_KEYS = ("labels_sha256", "labels_columns")
+
 
 def identity_keys() -> tuple[str, ...]:
-    """The attributes that make up a file's identity, in the order a difference is named."""
+    """The attributes that make up every file's identity, in the order a difference is
+    named (a label file's joins them where one gave the labels: `LABEL_KEYS`)."""
     return ("dataset_root", *Extractor.names(Role.IDENTITY))
 
 
-def identity(dataset_root: str | None, extractor: Extractor) -> dict[str, Any]:
-    """Everything that decides the rows: the images' folder and the extractor's settings."""
-    return {"dataset_root": dataset_root, **extractor.view(Role.IDENTITY)}
+def _every_key() -> tuple[str, ...]:
+    keys = identity_keys()
+    return (keys[0], *LABEL_KEYS, *keys[1:])
+
+
+def identity(dataset_root: str | None, extractor: Extractor,
+             labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that decides the rows: the images' folder, the label file (`LABEL_KEYS`,
+    where one gave the labels) and the extractor's settings."""
+    return {"dataset_root": dataset_root,
+            **{key: labels[key] for key in LABEL_KEYS if labels and labels.get(key)},
+            **extractor.view(Role.IDENTITY)}
 
 
 def digest(identity: dict[str, Any]) -> str:
     """A stable hex digest of an identity (its keys in any order)."""
     # A setting that does not apply (None) is left out, so files made before it existed
     # keep their names.
-    text = json.dumps({key: identity[key] for key in identity_keys()
+    text = json.dumps({key: identity[key] for key in _every_key()
                        if identity.get(key) is not None}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -48,12 +66,13 @@ def file_name(dataset: str, backbone: str, pooling: str, identity: dict[str, Any
 
 def identity_of(attrs: dict[str, Any]) -> dict[str, Any]:
     """The identity a file's attributes record (older files: engine defaults)."""
-    return identity(attrs.get("dataset_root"), Extractor.from_attrs(attrs).with_legacy_defaults())
+    return identity(attrs.get("dataset_root"), Extractor.from_attrs(attrs).with_legacy_defaults(),
+                    attrs)
 
 
 def differences(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
     """`key here vs there` for each identity setting that differs."""
-    return [f"{key} {have.get(key)} vs {want.get(key)}" for key in identity_keys()
+    return [f"{key} {have.get(key)} vs {want.get(key)}" for key in _every_key()
             if have.get(key) != want.get(key)]
 
 
@@ -74,6 +93,9 @@ class Entry:
         e = Extractor.from_attrs(self.attrs).with_legacy_defaults()
         extra = "" if e.engine == "tensorflow" else f" {e.engine}"
         extra += "" if e.precision == "float32" else f" {e.precision}"
+        if e.model_file is not None:  # the file, its output and scaling, a short sha256
+            return (f"{e.model_file} output {e.model_output} {e.pooling} {e.input_size}px "
+                    f"{e.preprocessing} {str(e.weights)[:19]} {e.dtype or 'float32'}{extra}")
         return (f"{e.backbone} {e.pooling} {e.input_size}px {e.weights} "
                 f"{e.dtype or 'float32'}{extra}")
 
@@ -134,5 +156,84 @@ def table(found: list[Entry]) -> str:
     lines = []
     for entry, head in zip(found, heads):
         lines.append(head)
-        lines.append(f"    {entry.settings()}; images in {entry.attrs.get('dataset_root', '?')}")
+        lines.append(f"    {entry.settings()}; images in {entry.attrs.get('dataset_root', '?')}"
+                     + split_note(entry.attrs))
     return "\n".join(lines)
+
+
+def split_note(attrs: dict[str, Any]) -> str:
+    """Where a file's labels and given split came from, as the listing's line ends."""
+    labels, split = attrs.get("labels_file"), featurefile.split_source(attrs)
+    named = Path(labels).name if labels else ""
+    if named and split == named:
+        return f", labels and given split from {named}"
+    return (f", labels from {named}" if named else "") + (
+        f", given split from {split}" if split else "")
+
+
+# A conversion's staging folder older than this was left by a killed run (a conversion
+# takes seconds to minutes); a younger one may belong to a conversion under way.
+STALE_STAGING_S = 3600
+
+
+def converted_models_folder() -> Path:
+    """Where models converted for OpenVINO are kept: $XDG_CACHE_HOME/offtheshelf/openvino,
+    else ~/.cache/offtheshelf/openvino."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "offtheshelf" / "openvino"
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    """One converted model (a folder named <backbone>-<pooling>-<size>-<digest>)."""
+
+    path: Path
+    size: int
+    used: float  # when it was converted or last read (the folder's mtime)
+
+    def when(self) -> str:
+        return _dt.datetime.fromtimestamp(self.used).strftime("%Y-%m-%d %H:%M")
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def converted_models(folder: Path | None = None) -> list[ConvertedModel]:
+    """The converted models in `folder` (the default one), most recently used first."""
+    folder = folder or converted_models_folder()
+    found = []
+    for path in folder.iterdir() if folder.is_dir() else []:
+        if path.is_dir() and not path.name.startswith("."):  # "."-names are staging
+            try:
+                found.append(ConvertedModel(path, _folder_size(path), path.stat().st_mtime))
+            except OSError:  # removed while we looked
+                continue
+    return sorted(found, key=lambda m: m.used, reverse=True)
+
+
+def converted_table(found: list[ConvertedModel], folder: Path | None = None) -> str:
+    """The `extract --list` section on converted models: one line each, and the total."""
+    folder = folder or converted_models_folder()
+    total = sum(m.size for m in found)
+    head = (f"models converted for OpenVINO in {folder}/: {len(found)}, {total / 1e6:.1f} MB"
+            + ("; extract --prune-cache removes them" if found else ""))
+    rows = text.table([(m.path.name, f"{m.size / 1e6:.1f} MB", f"used {m.when()}")
+                       for m in found], right={1})
+    return "\n".join([head, *(f"    {row}" for row in rows)])
+
+
+def prune_converted(folder: Path | None = None) -> tuple[int, int]:
+    """Remove every converted model (each is converted again when next needed) and the
+    staging folders killed conversions left; (models removed, bytes freed)."""
+    folder = folder or converted_models_folder()
+    removed, freed = 0, 0
+    for model in converted_models(folder):
+        freed += model.size
+        removed += 1
+        shutil.rmtree(model.path, ignore_errors=True)
+    for staging in folder.glob(".*") if folder.is_dir() else []:
+        if staging.is_dir() and time.time() - staging.stat().st_mtime > STALE_STAGING_S:
+            freed += _folder_size(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+    return removed, freed

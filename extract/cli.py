@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -9,14 +10,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from common.dask_cluster import ClusterError, connect, local_workers
 from common.errors import UserError, os_error_line
+from common.hardware import memory
 from extract import cache, parts
-from extract.backbones import registry
+from extract.backbones import model_file, registry
+from extract.backbones.preprocessing import DESCRIPTION as PREPROCESSINGS
+from extract.labels import parse_columns, scan_labelled
 from extract.plan import plan
 from extract.scan import scan
-from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings
+from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings, is_model_file
 
 if TYPE_CHECKING:
     from extract.extraction import Outcome
@@ -24,11 +28,28 @@ if TYPE_CHECKING:
 
 DEFAULT_OUTPUTS = Path("outputs")
 DEFAULT_DATASETS = Path("datasets")
+# Above this share of the machine's memory, a note says what one batch costs.
+MEMORY_NOTE_SHARE = 0.25
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     if value is not None and value <= 0:
         raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+def _backbone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A misspelt backbone is a usage error (exit 2), like a misspelt --model in classify.
+    A model file is checked once the other options are known (model_file.settings)."""
+    if is_model_file(value):
+        return value
+    if Path(value).is_file():
+        raise click.BadParameter(f"{value}: not a model file extract reads; give an ONNX "
+                                 "model (.onnx) or an OpenVINO model (.xml, with its .bin)")
+    try:
+        registry.get_spec(value)
+    except registry.BackboneError as exc:
+        raise click.BadParameter(str(exc)) from None
     return value
 
 
@@ -41,6 +62,14 @@ def _cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
+def _labels_columns(ctx: click.Context, param: click.Parameter, value: str | None
+                    ) -> tuple[str, ...] | None:
+    try:
+        return None if value is None else parse_columns(value)
+    except UserError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     """--list: the feature cache, then exit (no --dataset needed)."""
     if not value or ctx.resilient_parsing:
@@ -48,6 +77,22 @@ def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     folder = DEFAULT_OUTPUTS / "features"
     click.echo(f"feature files in {folder.resolve()}/:")
     click.echo(cache.table(cache.entries(folder)))
+    click.echo()
+    click.echo(cache.converted_table(cache.converted_models()))
+    ctx.exit()
+
+
+def _prune_cache(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--prune-cache: remove the converted OpenVINO models, then exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    folder = cache.converted_models_folder()
+    try:
+        removed, freed = cache.prune_converted(folder)
+    except OSError as exc:
+        raise click.ClickException(os_error_line(exc, folder)) from None
+    click.echo(f"removed {removed} converted model(s), {freed / 1e6:.1f} MB, from {folder}/; "
+               "each is converted again when an extraction needs it")
     ctx.exit()
 
 
@@ -55,7 +100,7 @@ EXAMPLES = """Examples:
 
 \b
   extract --dataset flowers17 --backbone efficientnet_lite0   # weights need no network
-  extract --dataset path/to/photos --backbone resnet50 --pooling avg
+  extract --dataset photos --backbone dinov2.onnx --preprocess imagenet  # your own model
   extract --list-backbones                                   # backbones and feature sizes
 """
 
@@ -69,20 +114,44 @@ def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.option("--list", "list_cache", is_flag=True, expose_value=False, is_eager=True,
-              callback=_list, help="List the feature files in outputs/features/ and exit.")
+              callback=_list, help="List the feature files in outputs/features/ and the "
+                                   "models converted for OpenVINO, and exit.")
+@click.option("--prune-cache", is_flag=True, expose_value=False, is_eager=True,
+              callback=_prune_cache,
+              help="Remove the models converted for OpenVINO (~/.cache/offtheshelf/openvino/; "
+                   "each is converted again when needed), and exit.")
 @click.option("--list-backbones", is_flag=True, is_eager=True, expose_value=False,
               callback=_list_backbones,
               help="List the backbones with feature sizes and whether their weights download, "
                    "and exit.")
 @click.option("--dataset", required=True, metavar="NAME_OR_PATH",
               help="A named dataset (caltech101, flowers17, animals; looked up in "
-                   "datasets/NAME and downloaded when missing) or a folder with one "
-                   "sub-folder of images per class.")
+                   "datasets/NAME and downloaded when missing) or a folder: one "
+                   "sub-folder of images per class, or split folders (train/, val/, test/) "
+                   "of class folders, or any folder of images with --labels.")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False,
+                                                         path_type=Path),
+              metavar="FILE.csv",
+              help="A CSV or TSV with a header: each image's path (relative to --dataset, or "
+                   "its id: the file name without extension), its label and, optionally, its "
+                   "split (train, val, test). Columns are found by name (path|file|filename|"
+                   "image|id, label|class|category, split) or named with --labels-columns.")
+@click.option("--labels-columns", callback=_labels_columns, metavar="PATH,LABEL[,SPLIT]",
+              help="The header names of the --labels file's path, label and split columns.")
 @click.option("--backbone", default=registry.DEFAULT_BACKBONE, show_default=True,
-              metavar="NAME", help=f"ImageNet CNN: {', '.join(registry.BACKBONES)}.")
-@click.option("--pooling", type=click.Choice(registry.POOLINGS),
+              metavar="NAME|MODEL.onnx", callback=_backbone,
+              help=f"ImageNet CNN: {', '.join(registry.BACKBONES)}; or your own model "
+                   "file, ONNX (.onnx) or OpenVINO (.xml and .bin), run by OpenVINO.")
+@click.option("--preprocess", metavar="NAME|mean=R,G,B;std=R,G,B",
+              help=f"A model file's input scaling (required with one): {PREPROCESSINGS}.")
+@click.option("--model-output", metavar="NAME",
+              help="The output of a model file the features come from [default: its first].")
+@click.option("--pooling", type=click.Choice(list(dict.fromkeys((*registry.POOLINGS,
+                                                                  *model_file.POOLINGS)))),
               help="How feature maps become a vector [default: the backbone's own; "
-                   "flatten for vgg16/vgg19, avg otherwise].")
+                   "flatten for vgg16/vgg19, avg otherwise]. A model file's output: avg, max "
+                   "or flatten for a 4-D map, cls (first token) or avg (of the others) for "
+                   "3-D tokens, none for a 2-D vector [default: avg, cls, none].")
 @click.option("--weights", default="imagenet", show_default=True,
               metavar="imagenet|random|PATH",
               help="ImageNet weights via Keras' download cache, seeded random weights, "
@@ -137,6 +206,10 @@ def main(
     force: bool,
     cluster: str | None,
     shard_size: int | None,
+    labels_file: Path | None = None,
+    labels_columns: tuple[str, ...] | None = None,
+    preprocess: str | None = None,
+    model_output: str | None = None,
 ) -> None:
     """Run a folder of labelled images once through a headless ImageNet CNN and keep
     the features in HDF5 for `classify`. Rerunning reuses a matching file, updates it
@@ -148,19 +221,29 @@ def main(
 
     planned_output: Path | None = output
     try:
-        spec = registry.get_spec(backbone)
-        engine = engines.resolve_engine(engine)
-        engines.check(engine, precision)
-        settings = Settings(backbone, weights, pooling or spec.pooling,
-                            image_size or spec.input_size, dtype, engine, precision)
+        if is_model_file(backbone):  # the file is read now: a bad one fails at once
+            settings = model_file.settings(
+                backbone, preprocess=preprocess, model_output=model_output, pooling=pooling,
+                image_size=image_size, weights=weights, engine=engine, precision=precision,
+                dtype=dtype)
+            engines.check(settings.engine, precision)
+        else:
+            model_file.check_built_in(backbone, preprocess, model_output, pooling)
+            spec = registry.get_spec(backbone)
+            engine = engines.resolve_engine(engine)
+            engines.check(engine, precision)
+            settings = Settings(backbone, weights, pooling or spec.pooling,
+                                image_size or spec.input_size, dtype, engine, precision)
+        memory_note = (None if settings.is_model_file
+                       else _check_size(settings, batch_size, _local_processes(cluster)))
+        if memory_note:
+            click.echo(memory_note)
+        if labels_columns and labels_file is None:
+            raise click.UsageError("--labels-columns names the columns of a --labels file; "
+                                   "give --labels FILE.csv too")
         root = named.resolve_dataset(dataset, datasets_dir)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            images = scan(root)
-        for warning in caught:
-            click.echo(f"warning: {warning.message}", err=True)
-        click.echo(f"{root.resolve()}: {len(images)} images in {len(images.label_names)} "
-                   "classes")
+        images = _scan(root, labels_file, labels_columns)
+        click.echo(_found(root, images))
         planned_output = output or default_output(DEFAULT_OUTPUTS.resolve() / "features",
                                                   Path(dataset).name, settings, plan(images))
         options = RunOptions(batch_size, buffer_size, shard_size,
@@ -181,6 +264,80 @@ def main(
     for path in outcome.skipped:
         click.echo(f"skipped (unreadable): {root / path}", err=True)
     click.echo(outcome.summary())
+
+
+def _local_processes(cluster: str | None) -> int:
+    """Processes on this machine that each run a batch at a time (0: a remote cluster)."""
+    if cluster is None:
+        return 1
+    return local_workers(cluster) or 0
+
+
+def _check_size(settings: Settings, batch_size: int, processes: int) -> str | None:
+    """--image-size against the backbone's minimum and, with --batch-size, against this
+    machine's memory, before any work: a usage error where the run cannot succeed, and a
+    note on what a batch costs where it takes much of the memory."""
+    try:
+        registry.check_input_size(settings.backbone, settings.input_size)
+    except registry.BackboneError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--image-size'") from None
+    available = memory()
+    if not processes or available is None:
+        return None
+    per_image = processes * registry.batch_bytes(settings.backbone, settings.input_size, 1)
+    needed = batch_size * per_image
+    if needed <= MEMORY_NOTE_SHARE * available:
+        return None
+    workers = f" on each of {processes} workers" if processes > 1 else ""
+    cost = (f"a batch of {batch_size} images at {settings.input_size} px{workers} takes at "
+            f"least {_in_bytes(needed)} ({settings.backbone}'s input and activations)")
+    if needed <= available:
+        return (f"note: {cost} of this machine's {_in_bytes(available)}; a smaller "
+                "--batch-size takes less")
+    fitting = int(MEMORY_NOTE_SHARE * available // per_image)
+    if fitting >= 1:
+        advice = f"--batch-size {fitting} fits ({_in_bytes(fitting * per_image)})"
+    else:
+        per_pixel = processes * registry.batch_bytes(settings.backbone, 1, 1)
+        largest = math.isqrt(int(MEMORY_NOTE_SHARE * available // per_pixel))
+        default = registry.get_spec(settings.backbone).input_size
+        advice = (f"even with --batch-size 1, --image-size {largest} is about the most that "
+                  f"fits ({settings.backbone}'s default is {default})")
+    raise click.BadParameter(f"{cost}, more than this machine's {_in_bytes(available)}; "
+                             f"{advice}",
+                             param_hint="'--image-size' / '--batch-size'")
+
+
+def _in_bytes(size: float) -> str:
+    """`size` bytes in MB below a GB, else in GB."""
+    return f"{size / 1e6:,.0f} MB" if size < 1e9 else f"{size / 1e9:,.1f} GB"
+
+
+def _found(root: Path, images: Scan) -> str:
+    """'ds: 1,360 images in 17 classes; given split: train 1,020, test 340'."""
+    line = f"{root.resolve()}: {len(images):,} images in {len(images.label_names)} classes"
+    if images.label_file:
+        line += f", labels from {Path(images.label_file.path).name}"
+    counts = images.split_counts()
+    if counts:
+        line += "; given split: " + ", ".join(f"{name} {n:,}" for name, n in counts.items())
+    return line
+
+
+def _scan(root: Path, labels_file: Path | None = None,
+          labels_columns: tuple[str, ...] | None = None) -> Scan:
+    """The scan of `root` (through the label file, when one is given), its warnings shown
+    first: also when it fails, since a warning (a class folder with no images) often
+    says why."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if labels_file is not None:
+                return scan_labelled(root, labels_file, labels_columns)
+            return scan(root)
+        finally:
+            for warning in caught:
+                click.echo(f"warning: {warning.message}", err=True)
 
 
 def _run_on_cluster(spec: str, images: Scan, settings: Settings, output: Path,

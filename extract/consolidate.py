@@ -72,10 +72,13 @@ class FeatureFileWriter(AtomicH5Writer):
             "file_stats": np.array([s for _, _, _, s in rows], dtype=np.int64),
         }
 
-    def finish(self, skipped: Sequence[str] = (), attrs: dict[str, Any] | None = None) -> None:
-        """Write the last block, the skipped images and the closing attributes; publish."""
+    def finish(self, skipped: Sequence[str] = (), attrs: dict[str, Any] | None = None,
+               split: Sequence[str] | None = None) -> None:
+        """Write the last block, the skipped images, each row's split (where the data
+        came with one) and the closing attributes; publish."""
         self._flush()
-        self._publish({"skipped": skipped}, {
+        texts = {"skipped": skipped, **({"split": split} if split is not None else {})}
+        self._publish(texts, {
             **(attrs or {}),
             "n_written": self.n_rows,
             "n_scanned": self.n_rows + len(skipped),
@@ -125,6 +128,7 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
     """
     shard_of = {row: number for number, (shard, _) in enumerate(done) for row in shard.rows}
     skipped: list[str] = []
+    split: list[str] | None = None if the_plan.split is None else []
     # One part in memory at a time: shards are increasing slices of the plan's rows.
     current, features, row_in_part = -1, np.empty((0, feature_dim)), {}
     # Chunks of no more rows than the file will hold: a chunk is allocated whole.
@@ -158,10 +162,12 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
                             continue  # unreadable: listed in skipped
                         row = features[row_in_part[i]]
                     writer.add(row, the_plan.labels[i], the_plan.paths[i], the_plan.stats[i])
+                    if split is not None:
+                        split.append(the_plan.split[i])
         finally:
             if old is not None:
                 old.close()
-        writer.finish(skipped)
+        writer.finish(skipped, split=split)
     except BaseException:
         writer.abandon()
         raise

@@ -85,6 +85,9 @@ def resolve_dataset(name_or_path: str, datasets_dir: Path) -> Path:
     spec = NAMED.get(name_or_path)
     if spec is None:
         path = Path(name_or_path)
+        if path.exists() and not path.is_dir():
+            raise DatasetError(f"--dataset {path} is a file; give the folder that holds one "
+                               f"sub-folder of images per class{_example_root(path)}")
         if not path.is_dir():
             raise DatasetError(
                 f"dataset folder not found: {path} (named datasets: {', '.join(NAMED)})"
@@ -94,6 +97,11 @@ def resolve_dataset(name_or_path: str, datasets_dir: Path) -> Path:
     if dest.is_dir():
         return dest
     return fetch(spec, dest)
+
+
+def _example_root(file: Path) -> str:
+    """The dataset folder a file names when it lies in a class folder (root/class/file)."""
+    return f", such as {file.parents[1]}" if len(file.parts) >= 3 else ""
 
 
 def fetch(spec: NamedDataset, dest: Path) -> Path:

@@ -16,7 +16,7 @@ import click
 import numpy as np
 from PIL import Image
 
-import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from extract.backbones import registry
 from extract.cli import main as extract_main
 

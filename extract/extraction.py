@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, TextIO
 
 from filelock import FileLock, Timeout
 from tqdm import tqdm
@@ -63,28 +63,36 @@ class Outcome:
             return f"{head}; {self.seconds:.1f} s"
         resumed = (f", {self.resumed_rows} from the interrupted run's parts"
                    if self.resumed_rows else "")
-        return (f"{head}; {self.computed} computed{resumed}, {self.reused_rows} reused; "
+        counts = f"{head}; {self.computed} computed{resumed}, {self.reused_rows} reused"
+        if not self.computed:  # no model ran: no start-up, and no rate to give
+            return f"{counts}; {self.seconds:.1f} s"
+        return (f"{counts}; "
                 f"{timings(self.seconds, self.startup, self.working, self.computed, 'extraction')}")
 
 
 def identity(settings: Settings, the_plan: Plan) -> dict[str, Any]:
-    """Everything that decides the rows (extract.cache.identity)."""
+    """Everything that decides the rows (extract.cache.identity). A model file is named
+    by its stem; its sha256 (the settings' weights) and its preprocessing and output
+    are its settings' own."""
+    own = settings.is_model_file
     return cache.identity(str(the_plan.root), Extractor(
-        backbone=settings.backbone,
-        weights=registry.weights_identity(settings.weights),
-        preprocessing=registry.preprocessing_name(settings.backbone),
+        backbone=settings.name,
+        weights=settings.weights if own else registry.weights_identity(settings.weights),
+        preprocessing=(settings.preprocessing if own
+                       else registry.preprocessing_name(settings.backbone)),
         pooling=settings.pooling,
         input_size=settings.input_size,
         dtype=settings.dtype,
         engine=settings.engine,
         precision=settings.precision,
         random_init=registry.random_init(settings.weights),
-    ))
+        model_output=settings.model_output,
+    ), the_plan.label_file.identity() if the_plan.label_file else None)
 
 
 def default_output(features_dir: Path, dataset_name: str, settings: Settings,
                    the_plan: Plan) -> Path:
-    return features_dir / cache.file_name(dataset_name, settings.backbone, settings.pooling,
+    return features_dir / cache.file_name(dataset_name, settings.name, settings.pooling,
                                           identity(settings, the_plan))
 
 
@@ -139,15 +147,21 @@ def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str
 
 
 def other_settings(output: Path, wanted: dict[str, Any]) -> list[str]:
-    """Notes on files of the same folder and backbone with other settings."""
+    """Notes on the files beside `output` of the same folder and backbone: why a new
+    file is made instead of using one of them."""
     notes = []
     for entry in cache.entries(output.parent):
         have = cache.identity_of(entry.attrs)
         if (entry.path != output and have["dataset_root"] == wanted["dataset_root"]
                 and have["backbone"] == wanted["backbone"]):
             differ = "; ".join(cache.differences(have, wanted))
-            notes.append(f"note: {entry.path.name} has this folder and backbone with other "
-                         f"settings ({differ}); it is kept, and a new file is made")
+            if differ:
+                notes.append(f"note: {entry.path.name} has this folder and backbone with "
+                             f"other settings ({differ}); it is kept, and a new file is made")
+            else:
+                notes.append(f"note: {entry.path.name} has this folder with these settings "
+                             f"under a name of its own; it is kept, and {output.name} is made "
+                             f"(--output {entry.path} would use it)")
     return notes
 
 
@@ -180,7 +194,10 @@ def run(
     wanted = identity(settings, the_plan)
     with locked(output):
         previous = previous_file(output, wanted, options.force)
-        if previous is not None and previous.get("dataset_fingerprint") == the_plan.fingerprint:
+        # A file of the same folder read before split folders were known holds the split
+        # names as classes: same images, other labels.
+        if (previous is not None and previous.get("dataset_fingerprint") == the_plan.fingerprint
+                and previous.get(featurefile.SPLIT_SOURCE) == the_plan.split_source):
             log(f"{output}: features for these images and settings exist; reusing "
                 "(--force extracts again)")
             remove_parts(output)  # a run killed between its rename and its clean-up
@@ -190,8 +207,13 @@ def run(
             return Outcome(output, "reused", int(previous["n_written"]),
                            featurefile.read_skipped(output), int(previous["feature_dim"]),
                            time.perf_counter() - started)
-        for note in [] if previous or output.exists() else other_settings(output, wanted):
-            log(note)
+        # Only a file under the cache's own name is made in place of another one: a
+        # file named with --output was asked for as it is.
+        cache_named = output.name == cache.file_name(dataset_name, settings.name,
+                                                      settings.pooling, wanted)
+        if cache_named and not (previous or output.exists()):
+            for note in other_settings(output, wanted):
+                log(note)
         reused = reusable_rows(output, the_plan) if previous is not None else None
         todo = [i for i in range(len(the_plan)) if reused is None or i not in reused.rows]
         planned = shards(the_plan, todo, identity=cache.digest(wanted),
@@ -203,7 +225,10 @@ def run(
         pending = [(shard, part) for shard, part in zip(planned, part_paths)
                    if not parts.is_complete(part, key=shard.key)]
         if previous is not None:
-            log(f"{output}: the images changed; {len(reused.rows) if reused else 0} rows "
+            why = ("the images changed"
+                   if previous.get(featurefile.SPLIT_SOURCE) == the_plan.split_source
+                   else "written before its split folders were read as a split")
+            log(f"{output}: {why}; {len(reused.rows) if reused else 0} rows "
                 f"are reused, {len(todo)} images go through the model")
         if len(pending) < len(planned):
             log(f"{output}: resuming: {len(planned) - len(pending)} of {len(planned)} "
@@ -216,7 +241,10 @@ def run(
                  "dataset": dataset_name, "dataset_fingerprint": the_plan.fingerprint,
                  "n_images": len(the_plan), "row_order": ROW_ORDER,
                  "identity": cache.digest(wanted),
-                 "n_reused": len(reused.rows) if reused else 0, "n_computed": len(todo)}
+                 "n_reused": len(reused.rows) if reused else 0, "n_computed": len(todo),
+                 **({"labels_file": the_plan.label_file.path} if the_plan.label_file else {}),
+                 **({featurefile.SPLIT_SOURCE: the_plan.split_source}
+                    if the_plan.split_source else {})}
         done = consolidate(output, the_plan, list(zip(planned, part_paths)), reused,
                            feature_dim=int(attrs["feature_dim"]), attrs=attrs,
                            buffer_size=options.buffer_size,
@@ -246,12 +274,43 @@ def _compute(pending: list[tuple[Shard, Path]], settings: Settings, options: Run
         distributor = Sequential(build_mapper(settings, log=log))
     built = time.perf_counter()
     jobs = [ShardJob(shard, part, settings, options) for shard, part in pending]
-    with tqdm(total=sum(len(shard.rows) for shard, _ in pending), unit="img",
-              desc=settings.backbone, dynamic_ncols=True,
-              disable=None if progress else True) as bar:  # None: hidden off a terminal
+    with WarmedUpBar(sum(len(shard.rows) for shard, _ in pending), settings.name,
+                     disable=None if progress else True) as bar:  # None: hidden off a terminal
         for _ in distributor.run(jobs, bar.update):
             pass
     return built - started, time.perf_counter() - built
+
+
+class WarmedUpBar:
+    """The progress bar, timed from the end of the first batch.
+
+    The first batch carries the warm-up (the reader's measurements, tracing or compiling
+    the forward pass): counted in, it made the first estimates many times too slow. Until
+    it ends the bar says it is warming up; then a timed bar takes over, the first batch's
+    images counted as done before it started.
+    """
+
+    def __init__(self, total: int, label: str, *, disable: bool | None = None,
+                 file: TextIO | None = None):
+        self.label = label
+        self.options = {"total": total, "unit": "img", "dynamic_ncols": True,
+                        "disable": disable, "file": file}
+        self.bar = tqdm(desc=f"{label} (warming up)", leave=False, **self.options)
+        self.timed = False
+
+    def update(self, images: int) -> None:
+        if self.timed:
+            self.bar.update(images)
+            return
+        self.bar.close()
+        self.bar = tqdm(desc=self.label, initial=images, **self.options)
+        self.timed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
 def _mapper_attrs(planned: list[Shard], part_paths: list[Path], output: Path) -> dict[str, Any]:

@@ -23,6 +23,10 @@ from common.errors import UserError
 
 FORMAT_VERSION = 1
 REQUIRED_DATASETS = ("features", "labels", "label_names", "paths")
+# The values of the optional per-row `split` dataset (where the data came with a split),
+# and the root attribute saying where it came from: "folders" or the label file's path.
+SPLITS = ("train", "val", "test")
+SPLIT_SOURCE = "split_source"
 _CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -41,6 +45,7 @@ class Features:
     paths: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    split: list[str] | None = None  # train, val or test per row; None: no split was given
 
 
 def plain(value: Any) -> Any:
@@ -87,6 +92,10 @@ class Extractor:
     engine: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.RUNTIME)
     precision: str | None = _setting(Role.IDENTITY | Role.BUNDLE | Role.RUNTIME)  # the mapper's
     random_init: str | None = _setting(Role.IDENTITY | Role.BUNDLE)  # how random weights are drawn
+    # A model file's (--backbone MODEL.onnx): the output its rows come from, and where
+    # the file was read (its sha256 is `weights`; predict looks for it there).
+    model_output: str | None = _setting(Role.IDENTITY | Role.BUNDLE)
+    model_file: str | None = _setting(Role.BUNDLE | Role.RUNTIME)
     device: str | None = _setting(Role.RUNTIME)
     tensorflow_version: str | None = _setting(Role.RUNTIME)
     format_version: int | None = _setting(Role.BUNDLE)
@@ -207,6 +216,29 @@ class FeatureHeader:
     paths: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    split: list[str] | None = None  # train, val or test per row; None: no split was given
+
+
+def split_source(attrs: dict[str, Any]) -> str:
+    """Where a file's given split came from, as reports name it: folders or the label
+    file's name."""
+    source = str(attrs.get(SPLIT_SOURCE) or "")
+    return source if source in ("", "folders") else Path(source).name
+
+
+def _split(f: h5py.File, path: Path, n: int) -> list[str] | None:
+    """The optional per-row split, checked: one known value per row."""
+    if "split" not in f:
+        return None
+    dataset = _dataset(f, path, "split", 1, "T")
+    if dataset.shape[0] != n:
+        raise FeatureFileError(f"{path}: 'split' has {dataset.shape[0]} rows, the features {n}")
+    values = text(dataset, n)
+    unknown = sorted(set(values) - set(SPLITS))
+    if unknown:
+        raise FeatureFileError(f"{path}: 'split' holds {unknown[0]!r}; its values are "
+                               f"{', '.join(SPLITS)}")
+    return values
 
 
 def _open(path: Path) -> h5py.File:
@@ -280,6 +312,7 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
         label_names = text(names_ds)
         paths = text(paths_ds, n)
         skipped = text(skipped_ds) if skipped_ds is not None else []
+        split = _split(f, path, n)
     except (OSError, RuntimeError, TypeError, ValueError) as exc:
         raise FeatureFileError(f"{path}: unreadable data ({one_line(exc)})") from None
     if n and (y.min() < 0 or y.max() >= len(label_names)):
@@ -287,7 +320,7 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
             f"{path}: labels out of range 0..{len(label_names) - 1} (found {y.min()}..{y.max()})"
         )
     return FeatureHeader(path, n, feats.shape[1], y.astype(np.int64), label_names, paths,
-                         attrs, skipped)
+                         attrs, skipped, split)
 
 
 class Float64Note(UserWarning):
@@ -365,7 +398,7 @@ def read_features(path: str | os.PathLike, *, allow_partial: bool = False) -> Fe
     if bad:
         raise nonfinite_error(path, bad)
     return Features(path, X, header.y, header.label_names, header.paths, header.attrs,
-                    header.skipped)
+                    header.skipped, header.split)
 
 
 def read_skipped(path: str | os.PathLike) -> list[str]:

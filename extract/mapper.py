@@ -31,12 +31,14 @@ import numpy as np
 from common.errors import UserError
 from common.hardware import bf16_hardware, cpu_flags, cpu_model, gpu_count
 from extract.backbones import registry
+from extract.cache import converted_models_folder
+from extract.model_file_mapper import ModelFileMapper
+from extract.openvino_cpu import compile_for_cpu
 from extract.settings import ENGINES, PRECISIONS, Settings
 
 # Keras dtype policies that run each precision on the tensorflow engine.
 KERAS_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
                   "float16": "mixed_float16"}
-OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
 
 
 class EngineError(UserError):
@@ -106,17 +108,18 @@ class OpenVINOMapper:
             self.conversion_s = _convert(settings, path)
             if log:
                 log(f"openvino: converted {settings.backbone} in {self.conversion_s:.1f} s, "
-                    f"kept in {path.parent}")
-        elif log:
-            log(f"openvino: using the converted {settings.backbone} in {path.parent}")
+                    f"kept in {path.parent} (extract --list lists the converted models, "
+                    "--prune-cache removes them)")
+        else:
+            if log:
+                log(f"openvino: using the converted {settings.backbone} in {path.parent}")
+            try:  # its time says when it was last used (extract --list)
+                os.utime(path.parent)
+            except OSError:
+                pass  # a read-only cache serves as well
         model = self.core.read_model(path)
         self.feature_dim = int(model.output(0).get_partial_shape()[-1].get_length())
-        self.compiled = self.core.compile_model(model, "CPU", {
-            "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[settings.precision],
-            # One stream using every core: the best rate for one batch at a time
-            # (THROUGHPUT's several streams only pay off with several requests).
-            "PERFORMANCE_HINT": "LATENCY",
-        })
+        self.compiled = compile_for_cpu(self.core, model, settings.precision)
         self.request = self.compiled.create_infer_request()
 
     def __call__(self, images: Any) -> np.ndarray:
@@ -146,13 +149,7 @@ def converted_model_dir(settings: Settings) -> Path:
                           *([random_init] if random_init else [])])
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     name = f"{settings.backbone}-{settings.pooling}-{settings.input_size}-{digest}"
-    return cache_root() / "openvino" / name
-
-
-def cache_root() -> Path:
-    """$XDG_CACHE_HOME/offtheshelf, else ~/.cache/offtheshelf."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "offtheshelf"
+    return converted_models_folder() / name
 
 
 def _convert(settings: Settings, path: Path) -> float:
@@ -275,12 +272,14 @@ def check(engine: str, precision: str) -> None:
         raise EngineError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
 
 
-def for_prediction(engine: str | None, precision: str | None) -> tuple[str, str, str | None]:
+def for_prediction(engine: str | None, precision: str | None, *, openvino_only: bool = False
+                   ) -> tuple[str, str, str | None]:
     """The engine and precision to rebuild a trained model's extractor with here.
 
     The same as the training features' when this machine can run them; otherwise the
-    closest it can (the other engine first, then float32), with a note saying so.
-    Bundles from before engines existed (None) were tensorflow at float32.
+    closest it can (the other engine first, then float32; with `openvino_only`, for a
+    model file, OpenVINO at float32), with a note saying so. Bundles from before engines
+    existed (None) were tensorflow at float32.
     """
     engine, precision = engine or "tensorflow", precision or "float32"
     if engine not in ENGINES[1:] or precision not in PRECISIONS:
@@ -294,6 +293,8 @@ def for_prediction(engine: str | None, precision: str | None) -> tuple[str, str,
         reason = str(exc).split(";")[0]
     other = "openvino" if engine == "tensorflow" else "tensorflow"
     for candidate in ((other, precision), (engine, "float32"), (other, "float32")):
+        if openvino_only and candidate[0] != "openvino":
+            continue
         try:
             check(*candidate)
         except EngineError:
@@ -310,6 +311,8 @@ def build_mapper(settings: Settings, log: Callable[[str], None] | None = None) -
     `log` hears about slow one-off work, such as converting a model for OpenVINO.
     """
     check(settings.engine, settings.precision)
+    if settings.is_model_file:
+        return ModelFileMapper(settings, log)
     if settings.engine == "openvino":
         return OpenVINOMapper(settings, log)
     mapper = TensorFlowMapper(keras_model(settings, settings.precision), settings.precision)

@@ -18,7 +18,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from extract.scan import Scan
+from extract.scan import LabelFile, Scan
 
 ROW_ORDER_SEED = 42
 ROW_ORDER = f"sha256('{ROW_ORDER_SEED}/' + path), ascending"
@@ -34,6 +34,9 @@ class Plan:
     label_names: list[str]
     stats: list[tuple[int, int]]  # (size, mtime_ns)
     fingerprint: str
+    split: list[str] | None = None  # train, val or test per row, where a split was given
+    split_source: str | None = None  # "folders", or the label file that gave the split
+    label_file: LabelFile | None = None  # where a label file gave the labels
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -48,7 +51,9 @@ def plan(scan: Scan) -> Plan:
     order = sorted(range(len(scan)), key=lambda i: order_key(scan.paths[i]))
     return Plan(scan.root.resolve(), [scan.paths[i] for i in order],
                 [scan.labels[i] for i in order], scan.label_names,
-                [scan.stats[i] for i in order], scan.fingerprint)
+                [scan.stats[i] for i in order], scan.fingerprint,
+                None if scan.split is None else [scan.split[i] for i in order],
+                scan.split_source, scan.label_file)
 
 
 @dataclass(frozen=True)

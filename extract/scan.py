@@ -3,6 +3,11 @@
 The order (class name, then relative path) is what makes resume and cache reuse
 possible: the same folder always yields the same list, and the fingerprint of that
 list says whether a cached feature file still describes the folder.
+
+Two layouts are read here: one folder per class, and split folders (train/, val/,
+test/ under any of their usual names), each holding one folder per class; the
+second gives every image its split. A flat folder with a label file is
+extract.labels' to read.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import UserError
+from extract.featurefile import SPLITS
 
 # TensorFlow decodes these itself; TIFF goes through PIL (extract.reader).
 TF_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
@@ -23,11 +29,29 @@ IMAGE_EXTENSIONS = TF_EXTENSIONS | PIL_EXTENSIONS
 UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({
     ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".svg", ".psd", ".ico", ".tga",
     ".ppm", ".pgm", ".pbm", ".raw", ".cr2", ".nef", ".arw", ".dng", ".orf", ".rw2",
-})  # fmt: skip
+})
+
+
+# Split folder names (matched case-insensitively) and the split each one gives.
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+               "validation": "val", "test": "test", "testing": "test"}
+SPLIT_FROM_FOLDERS = "folders"
 
 
 class ScanError(UserError):
     """The dataset root cannot be used; the message names the folder."""
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """The label file that gave a scan its labels, as the feature file's identity has it."""
+
+    path: str  # resolved
+    sha256: str  # of its content: an edited label list makes a new feature file
+    columns: str  # the header names read: "path,label" or "path,label,split"
+
+    def identity(self) -> dict[str, str]:
+        return {"labels_sha256": self.sha256, "labels_columns": self.columns}
 
 
 @dataclass(frozen=True)
@@ -40,9 +64,18 @@ class Scan:
     label_names: list[str]
     fingerprint: str
     stats: list[tuple[int, int]]  # (size, mtime_ns) per image: what says it is unchanged
+    split: list[str] | None = None  # train, val or test per image, where a split was given
+    split_source: str | None = None  # "folders", or the label file that gave the split
+    label_file: LabelFile | None = None  # where a label file gave the labels
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def split_counts(self) -> dict[str, int]:
+        """Images per split, in the order train, val, test (empty without a split)."""
+        if self.split is None:
+            return {}
+        return {name: self.split.count(name) for name in SPLITS if name in self.split}
 
     def absolute(self, start: int = 0) -> list[str]:
         return [str(self.root / p) for p in self.paths[start:]]
@@ -150,17 +183,40 @@ def fingerprint(paths: list[str], stats: list[tuple[int, int]]) -> str:
     return digest.hexdigest()
 
 
-def scan(root: str | os.PathLike) -> Scan:
-    """Scan a root holding one folder per class; class names sorted, labels their indices."""
-    root = Path(root)
+def split_name(folder: str) -> str | None:
+    """The split a folder's name gives (train, val or test), or None for any other name."""
+    return SPLIT_NAMES.get(folder.lower())
+
+
+def check_root(root: Path) -> None:
+    """Refuse a dataset root that is missing or not a folder."""
     if not root.exists():
         raise ScanError(f"dataset folder not found: {root}")
     if not root.is_dir():
         raise ScanError(f"dataset path is not a folder: {root}")
-    class_dirs = sorted(
-        (d for d in root.iterdir() if d.is_dir() and not _is_hidden(d.name) and _utf8(d)),
+
+
+def _sub_folders(folder: Path) -> list[Path]:
+    """The folders directly in `folder`, by name, hidden ones and non-UTF-8 names left out."""
+    return sorted(
+        (d for d in folder.iterdir() if d.is_dir() and not _is_hidden(d.name) and _utf8(d)),
         key=lambda d: d.name,
     )
+
+
+def _named(folders: list[Path]) -> str:
+    return ", ".join(f"{d.name}/" for d in folders)
+
+
+def scan(root: str | os.PathLike) -> Scan:
+    """Scan a root holding one folder per class, or split folders of class folders;
+    class names sorted, labels their indices."""
+    root = Path(root)
+    check_root(root)
+    class_dirs = _sub_folders(root)
+    split_dirs = [d for d in class_dirs if split_name(d.name)]
+    if split_dirs:
+        return _scan_splits(root, split_dirs, [d for d in class_dirs if d not in split_dirs])
     paths: list[str] = []
     labels: list[int] = []
     label_names: list[str] = []
@@ -183,3 +239,62 @@ def scan(root: str | os.PathLike) -> Scan:
         )
     stats = file_stats(root, paths)
     return Scan(root, paths, labels, label_names, fingerprint(paths, stats), stats)
+
+
+def _split_classes(folder: Path, split: str, unsupported: list[Path]) -> dict[str, list[Path]]:
+    """Class name -> images of one split folder; an empty split is refused."""
+    classes = {d.name: find_images(d, unsupported) for d in _sub_folders(folder)}
+    classes = {name: images for name, images in classes.items() if images}
+    if classes:
+        return classes
+    loose = [p for p in folder.iterdir() if p.is_file() and not _is_hidden(p.name) and supported(p)]
+    if loose:
+        raise ScanError(f"{folder}: {len(loose)} images directly in the {split} split folder; "
+                        f"put them in one sub-folder per class ({folder / 'cat'}/, ...), or "
+                        "give their labels with --labels FILE.csv")
+    raise ScanError(f"{folder}: the {split} split folder holds no images; put one sub-folder "
+                    "of images per class in it, or remove it")
+
+
+def _scan_splits(root: Path, split_dirs: list[Path], others: list[Path]) -> Scan:
+    """A root of split folders (train/, val/, test/), each holding one folder per class:
+    the classes are the union over the splits, and every image keeps its split."""
+    mixed = [d for d in others if find_images(d)]
+    if mixed:
+        raise ScanError(f"{root}: holds split folders ({_named(split_dirs)}) and class folders "
+                        f"({_named(mixed)}) side by side; move every class folder into a split "
+                        "folder, or point --dataset at a folder that holds one kind")
+    folder_of: dict[str, Path] = {}
+    for folder in split_dirs:
+        split = split_name(folder.name)
+        assert split is not None
+        if split in folder_of:
+            raise ScanError(f"{root}: {folder_of[split].name}/ and {folder.name}/ are both the "
+                            f"{split} split; merge them into one folder")
+        folder_of[split] = folder
+    unsupported: list[Path] = []
+    found = {split: _split_classes(folder_of[split], split, unsupported)
+             for split in SPLITS if split in folder_of}
+    label_names = sorted(set().union(*found.values()))
+    if len(label_names) < 2:
+        raise ScanError(f"{root}: the split folders hold 1 class ({label_names[0]}/); need at "
+                        "least 2 (one sub-folder of images per class in each split folder)")
+    for split, classes in found.items():
+        absent = [name for name in label_names if name not in classes]
+        if absent:
+            warnings.warn(f"{folder_of[split]}: the {split} split has no images of "
+                          f"{len(absent)} class(es): {', '.join(absent)}", stacklevel=3)
+    if unsupported:
+        warnings.warn(unsupported_message(unsupported, root), stacklevel=3)
+    paths: list[str] = []
+    labels: list[int] = []
+    splits: list[str] = []
+    for split, classes in found.items():
+        for name in sorted(classes):
+            for image in classes[name]:
+                paths.append(image.relative_to(root).as_posix())
+                labels.append(label_names.index(name))
+                splits.append(split)
+    stats = file_stats(root, paths)
+    return Scan(root, paths, labels, label_names, fingerprint(paths, stats), stats, splits,
+                SPLIT_FROM_FOLDERS)

@@ -33,12 +33,15 @@ def reader_threads(mapper: Mapper, files: list[str], input_size: int) -> int:
 
 
 def rows(files: list[str], mapper: Mapper, *, backbone: str, input_size: int,
-         batch_size: int) -> Iterator[tuple[int, np.ndarray | None]]:
-    """(index into `files`, feature row) for every file in order; None: unreadable."""
+         batch_size: int, preprocessing: str | None = None
+         ) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(index into `files`, feature row) for every file in order; None: unreadable.
+    `preprocessing`: a model file's (Settings.preprocessing)."""
     from extract import reader  # TensorFlow loads here, once there is work
 
     batches = reader.image_batches(files, size=input_size, batch_size=batch_size,
-                                     preprocess=registry.preprocess_function(backbone),
+                                     preprocess=registry.preprocess_function(backbone,
+                                                                             preprocessing),
                                      threads=reader_threads(mapper, files, input_size))
     expected = 0  # next index not yet yielded
     for indices, images in batches:
@@ -64,22 +67,31 @@ class ShardResult:
 def run_shard(shard: Shard, part: Path, settings: Settings, options: RunOptions,
               mapper: Mapper, *, progress: Callable[[int], None] = lambda n: None) -> ShardResult:
     """Compute `shard` into the part file `part`; nothing is left under that name unless
-    the whole shard is in it (a failure or Ctrl-C drops the unfinished part)."""
+    the whole shard is in it (a failure or Ctrl-C drops the unfinished part).
+
+    `progress` hears of the images handled a batch at a time, so that the first call
+    marks the end of the first batch (see extraction.WarmedUpBar)."""
     from extract.reader import tf
 
     attrs = {**mapper.attrs(), "feature_dim": mapper.feature_dim,
              "tensorflow_version": tf.__version__, "shard_key": shard.key}
     writer = parts.PartWriter(part, feature_dim=mapper.feature_dim, dtype=settings.dtype,
                               buffer_size=options.buffer_size, attrs=attrs)
+    handled = 0
     try:
         for index, row in rows(shard.files(), mapper, backbone=settings.backbone,
                                input_size=settings.input_size,
-                               batch_size=options.batch_size):
+                               batch_size=options.batch_size,
+                               preprocessing=settings.preprocessing):
             if row is None:
                 writer.skip(shard.paths[index])
             else:
                 writer.add(row, shard.paths[index])
-            progress(1)
+            handled += 1
+            if handled % options.batch_size == 0:
+                progress(options.batch_size)
+        if handled % options.batch_size:
+            progress(handled % options.batch_size)
         writer.finish()
     except BaseException:
         writer.abandon()

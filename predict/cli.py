@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-import extract.quiet  # noqa: F401 - first: keeps native log lines off the terminal
+import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from classify.bundles import load_bundle
 from common.errors import UserError, os_error_line
 from common.text import timings
@@ -29,6 +29,7 @@ from predict.predicting import (
     folder_report,
     folder_truth,
     predict,
+    training_note,
 )
 
 if TYPE_CHECKING:
@@ -109,9 +110,11 @@ def _show_predictions(results: PredictionResults, images: int, loading_s: float)
 
 
 def _show_folder_report(truth: FolderTruth, predictions: list[Prediction],
-                        label_names: list[str]) -> None:
+                        label_names: list[str], seen_in_training: str | None) -> None:
     if truth.note:
         click.echo(f"\nnote: {truth.note}")
+    if seen_in_training:
+        click.echo(f"\nnote: {seen_in_training}")
     report = folder_report(truth, predictions, label_names)
     if report is not None:
         scored, text = report
@@ -156,6 +159,15 @@ EXAMPLES = """Examples:
     "model was trained on such features; it must be the same file).",
 )
 @click.option(
+    "--backbone-file",
+    "backbone_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="MODEL.onnx",
+    help="The model file (.onnx, .xml) the features were extracted with, when it is no "
+    "longer at the path recorded (it must be the same file); once per file.",
+)
+@click.option(
     "--trust",
     is_flag=True,
     help="Load an old pickled model (.joblib). Pickles run whatever code they hold: only "
@@ -176,6 +188,7 @@ def main(
     weights: str | None,
     trust: bool,
     batch_size: int,
+    backbone_files: tuple[Path, ...] = (),
 ) -> None:
     """Label images (files or folders, searched recursively) with a trained classifier.
 
@@ -186,12 +199,12 @@ def main(
     try:
         if output is not None:
             check_writable(output)  # before the model loads and the images go through it
+        images = collect_images(paths, warn=_err)  # the inputs, too, before the model
         bundle = load_bundle(model_path, trust=trust, warn=_err)
-        images = collect_images(paths)
         loading_s = time.perf_counter() - started
         with closing(_ProgressBar()) as bar:
             results = predict(bundle, images, top=top, batch_size=batch_size, weights=weights,
-                              progress=bar, log=_err)
+                              progress=bar, log=_err, backbone_files=backbone_files)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -205,7 +218,8 @@ def main(
         click.echo(f"predictions written to {output}")
     truth = folder_truth(paths, images, list(bundle.label_names))
     if truth is not None:
-        _show_folder_report(truth, results.predictions, list(bundle.label_names))
+        _show_folder_report(truth, results.predictions, list(bundle.label_names),
+                            training_note(paths[0], bundle))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ In a notebook::
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +33,17 @@ import numpy as np
 
 from classify.report.records import ModelBundle
 from common.errors import UserError
-from extract.backbones import registry
+from extract.backbones import model_file, registry
 from extract.featurefile import Extractor
-from extract.scan import find_images
+from extract.scan import (
+    IMAGE_EXTENSIONS,
+    ScanError,
+    find_images,
+    scan,
+    split_name,
+    supported,
+    unsupported_message,
+)
 from extract.settings import Settings
 
 CONFIDENCE = ((0.9, "pretty sure"), (0.6, "somewhat sure"), (0.0, "unsure"))
@@ -70,19 +80,65 @@ class PredictionResults:
     prediction_s: float  # reading, extracting and ranking the images
 
 
-def collect_images(paths: Sequence[Path]) -> list[Path]:
-    """Image files named directly or found (recursively) in the folders named."""
+def collect_images(paths: Sequence[Path], *, warn: Callable[[str], None] | None = None
+                   ) -> list[Path]:
+    """Image files named directly or found (recursively) in the folders named.
+
+    A file named in a format not read stays in the list (``predict`` skips it and says
+    why); when every file named is such a one, there is nothing to label and this
+    refuses at once. Image files in folders in formats not read (a phone's .heic) are
+    left out, and `warn` hears how many, as extract says it.
+    """
     images: list[Path] = []
     for path in paths:
         if path.is_dir():
-            images.extend(find_images(path))
+            unsupported: list[Path] = []
+            images.extend(find_images(path, unsupported))
+            if unsupported and warn is not None:
+                warn(f"warning: {unsupported_message(unsupported, path)}")
         elif path.is_file():
             images.append(path)
         else:
             raise PredictError(f"{path}: no such file or folder")
     if not images:
         raise PredictError(f"no images found in {', '.join(map(str, paths))}")
+    if not any(supported(image) for image in images):
+        raise PredictError(f"{', '.join(map(str, images))}: not in an image format predict "
+                           f"reads; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
     return images
+
+
+def training_note(folder: Path, bundle: ModelBundle) -> str | None:
+    """A note when `folder` holds exactly the images the model's features were extracted
+    from (the same dataset fingerprint: paths, sizes and times): most of them trained it,
+    so a report against them overstates how it does on new images."""
+    known = {fingerprint for fingerprint in bundle.dataset_fingerprints if fingerprint}
+    if not known:
+        return None
+    accuracy = bundle.metrics.get("accuracy")
+    held_out = ("" if accuracy is None
+                else f"; its accuracy on its held-out test images was {accuracy:.4f}")
+    if _fingerprint(folder) in known:
+        return (f"{folder} holds the images this model was made from (the same files, sizes "
+                "and dates as its training features): most of them trained it, so the report "
+                f"below overstates how it does on new images{held_out}")
+    # A split folder of those images (ds/train of ds): its train and val parts trained it.
+    split = split_name(folder.name)
+    if split in ("train", "val") and _fingerprint(folder.parent) in known:
+        return (f"{folder} is the {split} split of the images this model was made from: they "
+                f"trained it, so the report below overstates how it does on new "
+                f"images{held_out}")
+    return None
+
+
+def _fingerprint(folder: Path) -> str | None:
+    """The fingerprint extract gives `folder`'s images, or None where it reads none."""
+    try:
+        with warnings.catch_warnings():  # extract's notes about this folder are not ours
+            warnings.simplefilter("ignore")
+            return scan(folder).fingerprint
+    except (ScanError, OSError):
+        return None
 
 
 def check_weights(extractor: dict[str, Any], weights: str | None) -> str:
@@ -110,12 +166,51 @@ def check_weights(extractor: dict[str, Any], weights: str | None) -> str:
     return weights
 
 
+def model_files(extractors: Sequence[dict[str, Any]], given: Sequence[str | Path]
+                ) -> list[str | None]:
+    """For each extractor, the model file to rebuild it with (None: a built-in backbone):
+    the one of `given` (--backbone-file) whose sha256 is the one recorded, else the file
+    at the recorded path while it is still that file. Any other file is refused."""
+    recorded = {str(e["weights"]): str(e["model_file"]) for e in extractors
+                if e.get("model_file") is not None}
+    by_sha: dict[str, str] = {}
+    for path in given:
+        if not Path(path).is_file():
+            raise PredictError(f"--backbone-file {path}: no such file")
+        sha = model_file.weights_identity(path)
+        if sha not in recorded:
+            came_from = (", ".join(f"{Path(f).name} ({s[:19]}...)" for s, f in recorded.items())
+                         or "no model file: only built-in backbones")
+            raise PredictError(f"--backbone-file {path}: {sha[:19]}... is not a file this "
+                               f"model's features came from ({came_from})")
+        by_sha[sha] = os.path.abspath(path)
+    files: list[str | None] = []
+    for extractor in extractors:
+        sha = str(extractor["weights"])
+        if extractor.get("model_file") is None or sha in by_sha:
+            files.append(by_sha.get(sha))
+            continue
+        where = recorded[sha]
+        if not Path(where).is_file():
+            raise PredictError(f"the model's features came from {where}, which is not there; "
+                               "pass that file with --backbone-file PATH")
+        found = model_file.weights_identity(where)
+        if found != sha:
+            raise PredictError(f"{where} is {found[:19]}..., not the {sha[:19]}... the model's "
+                               "features came from (the file changed); pass the file they "
+                               "came from with --backbone-file PATH")
+        files.append(where)
+    return files
+
+
 def feature_rows(
     images: list[Path], extractor: dict[str, Any], weights: str, batch_size: int, *,
-    log: Callable[[str], None] | None = None, on_note: Callable[[str], None] | None = None,
+    model_path: str | None = None, log: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[int, np.ndarray | None]]:
     """(index, features) per image, None for an unreadable one: extract's own reader
     and mapper, with the rows rounded to the dtype the model was trained on.
+    `model_path`: where the model file of a model-file extractor is (`model_files`).
 
     The mapper is built, and its reader sized against it, before this returns: the
     start-up is over by the time the first row is asked for. `log` hears the mapper's
@@ -124,17 +219,20 @@ def feature_rows(
     from extract import mapper as engines
     from extract import shard
 
-    preprocessing = registry.preprocessing_name(extractor["backbone"])
-    if preprocessing != extractor["preprocessing"]:
+    own = extractor.get("model_file") is not None  # a model file's scaling is its record's
+    preprocessing = None if own else registry.preprocessing_name(extractor["backbone"])
+    if not own and preprocessing != extractor["preprocessing"]:
         raise PredictError(f"the model's features were preprocessed by "
                            f"{extractor['preprocessing']}, this install uses {preprocessing}")
     dtype = np.dtype(extractor.get("dtype", "float32"))
     engine, precision, note = engines.for_prediction(extractor.get("engine"),
-                                                     extractor.get("precision"))
+                                                     extractor.get("precision"),
+                                                     openvino_only=own)
     if note and on_note is not None:
         on_note(note)
     settings = Settings.from_extractor(Extractor.from_attrs(extractor), weights=weights,
-                                       engine=engine, precision=precision)
+                                       engine=engine, precision=precision,
+                                       model_file=model_path)
     mapper = engines.build_mapper(settings, log=log)
     if mapper.feature_dim != int(extractor["feature_dim"]):
         raise PredictError(
@@ -144,7 +242,8 @@ def feature_rows(
     files = [str(p) for p in images]
     shard.reader_threads(mapper, files, settings.input_size)  # kept for rows()
     rows = shard.rows(files, mapper, backbone=settings.backbone,
-                      input_size=settings.input_size, batch_size=batch_size)
+                      input_size=settings.input_size, batch_size=batch_size,
+                      preprocessing=settings.preprocessing)
     return _rounded(rows, dtype)
 
 
@@ -201,6 +300,7 @@ def predict(
     weights: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    backbone_files: Sequence[str | Path] = (),
 ) -> PredictionResults:
     """Rank the bundle's classes for each image, through the extractors it was trained on.
 
@@ -224,6 +324,10 @@ def predict(
     log : callable(str), optional
         Hears the start-up lines as they happen: the mapper's slow one-off work, and each
         note (also kept in the result) as ``"note: ..."``.
+    backbone_files : sequence of str or Path, optional
+        Model files (.onnx, .xml) the features were extracted with, for a model trained on
+        such features whose file is no longer at the path recorded; each must be the same
+        file (its sha256 is checked).
 
     Returns
     -------
@@ -250,8 +354,11 @@ def predict(
         if log is not None:
             log(f"note: {note}")
 
-    streams = [feature_rows(paths, extractor, check_weights(extractor, weights), batch_size,
-                            log=log, on_note=noted) for extractor in bundle.extractors]
+    sources = model_files(bundle.extractors, backbone_files)
+    streams = [feature_rows(paths, extractor, str(extractor["weights"]) if source
+                            else check_weights(extractor, weights), batch_size,
+                            model_path=source, log=log, on_note=noted)
+               for extractor, source in zip(bundle.extractors, sources)]
     rows = joined_rows(streams)
     ready = time.perf_counter()
     predictions, skipped = _ranked(rows, paths, bundle, top, batch_size, progress)
@@ -303,8 +410,12 @@ def folder_truth(
     if len(paths) != 1 or not paths[0].is_dir():
         return None
     root = paths[0]
-    folders = {str(image): image.relative_to(root).parts[0] for image in images
-               if len(image.relative_to(root).parts) >= 2}
+    parts = {str(image): image.relative_to(root).parts for image in images}
+    # A root of split folders (ds/ holding train/ and test/): the class folders are below.
+    tops = {names[0] for names in parts.values() if len(names) >= 2}
+    splits = bool(tops) and all(split_name(top) and top not in label_names for top in tops)
+    depth = 1 if splits else 0
+    folders = {path: names[depth] for path, names in parts.items() if len(names) >= depth + 2}
     if not folders:
         return None
     known = {path: name for path, name in folders.items() if name in label_names}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +40,7 @@ def write_confusion(
     axes.set_yticks(range(k), names, fontsize=font)
     axes.set_xlabel("Predicted class", fontsize=14)
     axes.set_ylabel("True class", fontsize=14)
-    axes.set_title(title, fontsize=16)
+    _fit_title(figure, title, fontsize=16)
     if k <= 30:
         for (row, col), count in np.ndenumerate(counts):
             if count:
@@ -46,4 +48,18 @@ def write_confusion(
                 axes.text(
                     col, row, str(count), ha="center", va="center", fontsize=font, color=colour
                 )
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, metadata={"Title": title})
+
+
+def _fit_title(figure: Any, title: str, fontsize: float) -> None:
+    """The title centred over the whole figure (the colour bar included), wrapped at
+    spaces where it would run past the edges: fused files' names make it long."""
+    text = figure.suptitle(title, fontsize=fontsize)
+    room = 0.96 * figure.bbox.width
+    width = text.get_window_extent(figure.canvas.get_renderer()).width
+    if width <= room:
+        return
+    lines = title.splitlines()
+    chars = max(20, int(max(map(len, lines)) * room / width))
+    text.set_text("\n".join(part for line in lines
+                            for part in textwrap.wrap(line, chars, break_on_hyphens=False)))

@@ -19,6 +19,7 @@ class Evaluation:
     table: dict[str, Any]  # classification_report(output_dict=True)
     labels: list[int]  # encoded classes present in the test part or the predictions
     confusion: np.ndarray
+    balanced_accuracy: float = float("nan")  # mean recall over the test part's classes
 
     @property
     def accuracy(self) -> float:
@@ -49,7 +50,7 @@ class Evaluation:
 
 def evaluate(y_test: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str]) -> Evaluation:
     """The familiar precision/recall report, with class names, on the test part."""
-    from sklearn.metrics import classification_report, confusion_matrix
+    from sklearn.metrics import balanced_accuracy_score, classification_report, confusion_matrix
 
     labels = sorted(set(np.unique(y_test).tolist()) | set(np.unique(y_pred).tolist()))
     names = [label_names[i] for i in labels]
@@ -59,4 +60,5 @@ def evaluate(y_test: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str])
         table=classification_report(y_test, y_pred, output_dict=True, **options),
         labels=labels,
         confusion=confusion_matrix(y_test, y_pred, labels=labels),
+        balanced_accuracy=float(balanced_accuracy_score(y_test, y_pred)),
     )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from classify.report.evaluation import AVERAGES, evaluate
-from classify.report.ledger import read_rows
+from classify.report.ledger import params_text, read_rows
 
 PAGE = "index.html"
 THUMBNAIL_PX = 160
@@ -51,6 +51,7 @@ table.matrix.dense th { font-size: 9px; padding: 0 2px; }
 .muted { color: #777; }
 .sections { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .sections td:last-child { max-width: 420px; word-break: break-all; }
+table.records { font-size: 13px; } table.records td:first-child { overflow-wrap: anywhere; }
 """
 
 
@@ -66,13 +67,20 @@ def write_run_report(
     test_paths: Sequence[str],
     image_root: Path | None,
     index_page: Path | None = None,
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """folder/index.html: settings, accuracy, per-class table, confusion matrix, and every
     misclassified test image, most confident mistake first.
 
     `y_true`/`y_pred` index `label_names`; `test_paths` are relative to `image_root`;
-    `index_page`, when given, is linked as the page of all runs.
+    `index_page`, when given, is linked as the page of all runs; `extra_sections`
+    (HTML, such as classify.inspection's leakage and map) follow the mistakes.
     """
+    # The search package loads scikit-learn, which `classify --history` (write_index) skips.
+    from classify.search.results import grid_edges
+
+    if edge := grid_edges(settings.get("grid") or {}, settings.get("best_params") or {}):
+        settings = {**settings, "grid_edge": edge}
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     evaluation = evaluate(y_true, y_pred, label_names)
     body = [
@@ -92,8 +100,9 @@ def write_run_report(
         _matrix([label_names[i] for i in evaluation.labels], evaluation.confusion),
         '<h2 id="misclassified">Misclassified test images</h2>',
         _gallery(label_names, y_true, y_pred, confidence, test_paths, image_root),
+        *extra_sections,
     ]
-    return _write_page(folder / PAGE, title, body)
+    return write_page(folder / PAGE, title, body)
 
 
 def write_index(outputs: Path, results_file: str = "results.csv") -> Path:
@@ -101,9 +110,14 @@ def write_index(outputs: Path, results_file: str = "results.csv") -> Path:
     and model, and a link to each run's page."""
     rows = read_rows(outputs / results_file)
     body = [f"<h1>offtheshelf runs in {_e(str(outputs.resolve()))}</h1>"]
+    inspections = sorted(outputs.glob(f"inspect/*/{PAGE}"))  # written by `inspect`
+    if inspections:
+        body.append("<p>Data inspections (duplicates, leakage, label errors, outliers, map): "
+                    + ", ".join(f'<a href="{_e(os.path.relpath(page, outputs))}">'
+                                f"{_e(page.parent.name)}</a>" for page in inspections) + "</p>")
     if not rows:
         body.append("<p>No runs recorded yet: run <code>classify</code>.</p>")
-        return _write_page(outputs / PAGE, "offtheshelf runs", body)
+        return write_page(outputs / PAGE, "offtheshelf runs", body)
     models = sorted({row["model"] for row in rows})
     best: dict[tuple[str, str], dict[str, str]] = {}
     for row in rows:  # best accuracy first, so the first row of a cell is its best
@@ -126,7 +140,7 @@ def write_index(outputs: Path, results_file: str = "results.csv") -> Path:
     for row in rows:
         cells = "".join(
             f'<td class="num">{_accuracy(row, c)}</td>' if c in ("accuracy", "macro_f1")
-            else f"<td>{_e(_features_name(row) if c == 'features' else row.get(c) or '')}</td>"
+            else f"<td>{_e(_index_cell(row, c))}</td>"
             for c in columns
         )
         runs.append(f"<tr>{cells}<td>{_run_link(outputs, row, 'open')}</td></tr>")
@@ -134,20 +148,20 @@ def write_index(outputs: Path, results_file: str = "results.csv") -> Path:
     body += [
         "<h2>Best test accuracy by features and model</h2>", *pivot,
         f"<h2>All runs ({len(rows)}), best first</h2>", *runs,
-    ]  # fmt: skip
-    return _write_page(outputs / PAGE, "offtheshelf runs", body)
+    ]
+    return write_page(outputs / PAGE, "offtheshelf runs", body)
 
 
 def _e(text: Any) -> str:
     return html.escape(str(text))
 
 
-def _write_page(path: Path, title: str, body: list[str]) -> Path:
+def write_page(path: Path, title: str, body: list[str]) -> Path:
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
         + "\n".join(body) + "\n</body></html>\n"
-    )  # fmt: skip
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(page, encoding="utf-8")
@@ -156,11 +170,16 @@ def _write_page(path: Path, title: str, body: list[str]) -> Path:
 
 
 def _settings_table(settings: Mapping[str, Any]) -> str:
-    """One small table per section (the nested mappings), side by side; the rest first."""
+    """One small table per section (the nested mappings), side by side; the rest first;
+    a list of mappings (the extractors) as a table of its own, one row each."""
     sections: dict[str, Mapping[str, Any]] = {"run": {}}
+    records: dict[str, Sequence[Mapping[str, Any]]] = {}
     for key, value in settings.items():
         if isinstance(value, Mapping) and value:
             sections[key] = value
+        elif (isinstance(value, list | tuple) and value
+              and all(isinstance(item, Mapping) for item in value)):
+            records[key] = value
         else:
             sections["run"] = {**sections["run"], key: value}
     tables = [
@@ -169,18 +188,34 @@ def _settings_table(settings: Mapping[str, Any]) -> str:
         + "</table>"
         for name, rows in sections.items()
     ]
-    return f'<div class="sections">{"".join(tables)}</div>'
+    return (f'<div class="sections">{"".join(tables)}</div>'
+            + "".join(_records_table(name, rows) for name, rows in records.items()))
+
+
+def _records_table(name: str, records: Sequence[Mapping[str, Any]]) -> str:
+    """One row per record, one column per key that any record sets (a setting that does
+    not apply, None such as random_init for ImageNet weights, shows as "-")."""
+    columns = [key for key in dict.fromkeys(k for record in records for k in record)
+               if any(record.get(key) is not None for record in records)]
+    # Headers may break after "_" (feature_<wbr>dim) so that a dozen columns fit the page.
+    head = "".join(f"<th>{_e(column).replace('_', '_<wbr>')}</th>" for column in columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_e('-' if record.get(c) is None else _shown(record[c]))}</td>"
+                         for c in columns) + "</tr>"
+        for record in records
+    )
+    return (f'<div class="scroll"><table class="{_e(name)} records"><tr>{head}</tr>{rows}'
+            "</table></div>")
 
 
 def _shown(value: Any) -> str:
     if isinstance(value, Mapping):
-        # A setting that does not apply (None, e.g. random_init for ImageNet weights) is left out.
-        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items() if v is not None) or "(none)"
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items()) or "(none)"
     if isinstance(value, list | tuple):
         return ", ".join(_shown(v) for v in value) or "(none)"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return "" if value is None else str(value)
+    return str(value)  # None too: a searched parameter's value (max_depth None)
 
 
 def _class_table(table: Mapping[str, Any]) -> str:
@@ -232,7 +267,7 @@ def _matrix(names: Sequence[str], counts: np.ndarray) -> str:
 def _gallery(
     label_names: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray,
     confidence: Sequence[float] | None, test_paths: Sequence[str], image_root: Path | None,
-) -> str:  # fmt: skip
+) -> str:
     wrong = np.flatnonzero(y_true != y_pred)
     if not len(wrong):
         return "<p>None: every test image was classified correctly.</p>"
@@ -246,7 +281,7 @@ def _gallery(
         path = test_paths[i]
         shown = "n/a" if scores is None else f"{scores[i]:.4f}"
         figures.append(
-            f"<figure>{_thumbnail(image_root, path)}<figcaption>"
+            f"<figure>{thumbnail(image_root, path)}<figcaption>"
             f'<div class="true">true: {_e(label_names[y_true[i]])}</div>'
             f'<div class="wrong">predicted: {_e(label_names[y_pred[i]])}</div>'
             f"<div>confidence {shown}</div>"
@@ -256,15 +291,15 @@ def _gallery(
             f'<div class="gallery">{"".join(figures)}</div>')
 
 
-def _thumbnail(root: Path | None, relative: str) -> str:
+def thumbnail(root: Path | None, relative: str, size: int = THUMBNAIL_PX) -> str:
     """The image as an embedded JPEG thumbnail, or a placeholder saying why not."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(relative) if root is None else root / relative
     try:
         with Image.open(path) as image:
-            image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))  # JPEG: decode at reduced scale
-            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            image.draft("RGB", (size, size))  # JPEG: decode at reduced scale
+            image.thumbnail((size, size))
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, format="JPEG", quality=85)
     except FileNotFoundError:
@@ -276,7 +311,16 @@ def _thumbnail(root: Path | None, relative: str) -> str:
 
 
 def _features_name(row: Mapping[str, str]) -> str:
-    return Path(row.get("features") or "").stem
+    """The run's feature files by name: "a + b" for a fused run, as results.csv joins them."""
+    return " + ".join(Path(path.strip()).stem for path in (row.get("features") or "").split(" + "))
+
+
+def _index_cell(row: Mapping[str, str], column: str) -> str:
+    if column == "features":
+        return _features_name(row)
+    if column == "params":
+        return params_text(row.get("params") or "")
+    return row.get(column) or ""
 
 
 def _accuracy(row: Mapping[str, str], column: str = "accuracy") -> str:

@@ -53,6 +53,30 @@ class TestPrediction:
     top_probability: float | None  # None for models without probabilities
 
 
+@dataclass(frozen=True)
+class ProtocolRecord:
+    """Which rows trained and which tested: the protocol that ran."""
+
+    kind: str  # random | given | per_class
+    text: str  # how, in words: "stratified, test size 0.25, seed 42"
+    split_source: str = ""  # given: folders, or the label file's name
+    n_val: int = 0  # given: the val part (in n_train), the search's one validation fold
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One draw of the rows (--repeats): its seed and its test figures."""
+
+    seed: int
+    n_train: int
+    n_test: int
+    accuracy: float
+    balanced_accuracy: float
+
+
 @dataclass
 class Metrics:
     """Everything a run measured (metrics.json)."""
@@ -88,6 +112,11 @@ class Metrics:
     timings: dict[str, float]
     report_dir: str
     model_dir: str
+    balanced_accuracy: float | None = None  # mean per-class recall on the test part
+    protocol: ProtocolRecord | None = None
+    draws: list[Draw] = field(default_factory=list)  # --repeats: every draw, this run's first
+    balanced_accuracy_mean: float | None = None  # over the draws, where there are several
+    balanced_accuracy_std: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +159,7 @@ class LedgerRow:
     macro_f1: float
     seconds: float
     report: str = field(default="")
+    protocol: str = field(default="")  # how the rows were split (classify.report.text)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from classify.protocol import MIN_IMAGES_PER_CLASS
 from classify.report.records import Candidate, Metrics
+from classify.search.results import grid_edges
 from common.text import table
+
+NO_SEARCH = "none (no --grid): library defaults fitted once"
 
 
 def format_value(value: Any) -> str:
@@ -45,11 +50,11 @@ def format_report(metrics: Metrics, classification_text: str) -> str:
     lines += [
         (f"data        {metrics.n_train + metrics.n_test} x "
          f"{sum(s.dims for s in metrics.features)} float32, "
-         f"{first.classes - len(metrics.dropped_classes)} classes; train {metrics.n_train}, "
-         f"test {metrics.n_test} (stratified, test size {metrics.test_size:g}, "
-         f"seed {metrics.seed})"),
+         f"{first.classes - len(metrics.dropped_classes)} classes; train {metrics.n_train}"
+         f"{f' (val {metrics.protocol.n_val} of them)' if _val(metrics) else ''}, "
+         f"test {metrics.n_test} ({protocol_text(metrics)})"),
         *([f"            of the file's {first.rows} images in {first.classes} classes; "
-           + f"left out with fewer than {MIN_IMAGES_PER_CLASS} images: "
+           + f"left out {_dropped_why(metrics)}: "
            + ", ".join(metrics.dropped_classes)] if metrics.dropped_classes else []),
         f"model       {metrics.model}: {metrics.model_summary}"
         + (" on standardised features" if metrics.scale else ""),
@@ -61,8 +66,10 @@ def format_report(metrics: Metrics, classification_text: str) -> str:
                          for name, values in metrics.grid.items())
         lines += [
             f"search      {grid}",
-            (f"            {len(metrics.candidates)} candidate(s), {metrics.cv_used}-fold "
-             f"stratified cv on the training part, scored by {metrics.scoring}"),
+            (f"            {len(metrics.candidates)} candidate(s), "
+             + ("validated on the given val part" if _val(metrics) else
+                f"{metrics.cv_used}-fold stratified cv on the training part")
+             + f", scored by {metrics.scoring}"),
             "",
             *("            " + line for line in candidates_table(
                 metrics.candidates, metrics.scoring, metrics.best_params)),
@@ -72,9 +79,48 @@ def format_report(metrics: Metrics, classification_text: str) -> str:
         ]
         if metrics.tie_break:
             lines.append(f"tie-break   {metrics.tie_break}")
+        if edge := grid_edges(metrics.grid, metrics.best_params):
+            lines.append(f"grid edge   {edge}")
     else:
-        lines.append("search      none (no --grid): library defaults fitted once")
+        lines.append(f"search      {NO_SEARCH}")
     lines += ["", classification_text.rstrip(), "", f"accuracy    {metrics.accuracy:.4f}"]
+    if metrics.protocol is not None and metrics.protocol.kind == "per_class":
+        lines.append(f"balanced    {metrics.balanced_accuracy:.4f} (mean per-class recall)")
+    if metrics.draws:
+        lines.append(f"draws       {draws_line(metrics)}")
     lines += [f"warning     {message}" for message in metrics.warnings]
     lines.append("time        " + ", ".join(f"{k} {v:.2f} s" for k, v in metrics.timings.items()))
     return "\n".join(lines) + "\n"
+
+
+def protocol_text(metrics: Metrics) -> str:
+    """How the rows were split, in words (runs recorded before protocols: a random split)."""
+    if metrics.protocol is not None:
+        return metrics.protocol.text
+    return f"stratified, test size {metrics.test_size:g}, seed {metrics.seed}"
+
+
+def _val(metrics: Metrics) -> bool:
+    return metrics.protocol is not None and metrics.protocol.n_val > 0
+
+
+def _dropped_why(metrics: Metrics) -> str:
+    kind = metrics.protocol.kind if metrics.protocol is not None else "random"
+    if kind == "given":
+        return "of the test part, with no training image in the given split"
+    if kind == "per_class":
+        return (f"without {metrics.protocol.train_per_class} training images and a test "
+                "image")
+    return f"with fewer than {MIN_IMAGES_PER_CLASS} images"
+
+
+def draws_line(metrics: Metrics) -> str:
+    """--repeats: the draws' balanced accuracy (mean per-class recall) and accuracy, mean
+    and standard deviation, and each draw's."""
+    balanced = [draw.balanced_accuracy for draw in metrics.draws]
+    accuracy = [draw.accuracy for draw in metrics.draws]
+    seeds = [draw.seed for draw in metrics.draws]
+    return (f"{len(balanced)} draws (seeds {seeds[0]}..{seeds[-1]}): balanced accuracy "
+            f"{np.mean(balanced):.4f} ± {np.std(balanced):.4f} "
+            f"({', '.join(f'{b:.4f}' for b in balanced)}); accuracy "
+            f"{np.mean(accuracy):.4f} ± {np.std(accuracy):.4f}")

@@ -238,7 +238,7 @@ class Blocks:
         futures = self.client.map(
             func, self.X, self.y, weights, [shared] * len(self.X),
             n_classes=self.n_classes, pure=False,
-        )  # fmt: skip
+        )
         return self.client.gather(futures)
 
     def mean(self, weights: list[Future], n_rows: int) -> np.ndarray:
@@ -353,7 +353,7 @@ def fit(
         objective, shift(start, 1.0), method="L-BFGS-B", jac=True,
         options={"maxiter": max_iter, "maxls": MAX_LINE_SEARCH, "gtol": tol,
                  "ftol": 64 * np.finfo(float).eps},
-    )  # fmt: skip
+    )
     return FitResult(shift(result.x, -1.0), int(result.nit), bool(result.success),
                      str(result.message))
 

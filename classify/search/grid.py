@@ -22,7 +22,7 @@ from classify.search.results import LOG_LOSS, SCORE
 def _fit_and_score(
     key: tuple[int, int], estimator: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray,
     test: np.ndarray, scorers: Mapping[str, Any],
-) -> tuple[tuple[int, int], dict[str, float], float, float]:  # fmt: skip
+) -> tuple[tuple[int, int], dict[str, float], float, float]:
     """One candidate on one fold (`key`: their positions): its validation scores, fit
     and score seconds."""
     from sklearn.exceptions import ConvergenceWarning
@@ -62,8 +62,8 @@ def with_jobs(estimator: Any, n_jobs: int | None) -> Any:
 @dataclass(eq=False, repr=False)
 class GridSearch(Search):
     """GridSearchCV(estimator, param_grid, scoring, cv, n_jobs): the same candidates,
-    folds, scores and `cv_results_`; the choice is `results.choose` (near-ties go to the
-    best validation log-loss) and the refit uses `n_jobs` inside the estimator (with a bar
+    folds, scores and `cv_results_`; the choice is `results.choose` (near-ties broken by
+    the validation log-loss) and the refit uses `n_jobs` inside the estimator (with a bar
     over its rounds or trees where classify.fit_progress has one).
 
     Parameters
@@ -98,7 +98,7 @@ class GridSearch(Search):
             delayed(_fit_and_score)((i, j), clone(self.estimator).set_params(**candidates[i]),
                                     X, y, *folds[j], scorers)
             for i in range(len(candidates)) for j in range(len(folds))
-        )  # fmt: skip
+        )
         for (i, j), scores, fit_seconds, score_seconds in run:
             evaluation.record(i, j, scores, fit_seconds, score_seconds)
             bar.update(1)

@@ -72,7 +72,7 @@ def applies(estimator: Any, grid: Mapping[str, Sequence[Any]]) -> bool:
         and params["solver"] in WARM_START_SOLVERS
         and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c < np.inf
                 for c in grid["C"])
-    )  # fmt: skip
+    )
 
 
 def per_fold(
@@ -217,7 +217,7 @@ class LogisticPathSearch(Search):
     def _fold_path(
         self, X: np.ndarray, y: np.ndarray, scorer: Any, bar: Any,
         train: np.ndarray, test: np.ndarray,
-    ) -> dict[float, PathPoint]:  # fmt: skip
+    ) -> dict[float, PathPoint]:
         from sklearn.metrics import log_loss
 
         X_train, X_test, y_test = np.array(X[train]), np.array(X[test]), y[test]

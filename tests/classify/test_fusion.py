@@ -101,7 +101,7 @@ def _refusal(tmp: Path, case: str) -> tuple[list[Path], str]:
         keep = y < 3
         b = write(tmp / "b.h5", second[keep], y[keep], [p for p, k in zip(paths, keep) if k],
                   names=NAMES[:3])
-        return [a, b], "b.h5: class 4 is nothing where"
+        return [a, b], f"b.h5: different classes (3 vs 4 in {a}; missing here: 'class_3')"
     if case == "missing image":
         b = write(tmp / "b.h5", second[1:], y[1:], paths[1:])
         return [a, b], f"b.h5: no row for {paths[0]}, which"

@@ -58,7 +58,7 @@ def test_extract_and_predict_print_only_our_own_lines(tmp_path: Path) -> None:
 
 def test_unknown_native_lines_and_crashes_still_show(tmp_path: Path) -> None:
     script = (
-        "import extract.quiet, os, sys\n"
+        "import common.quiet, os, sys\n"
         "os.write(2, b'I0000 00:00:1796124019.154969    4899 port.cc:153] oneDNN notice\\n')\n"
         "os.write(2, b'Improper call to JPEG library in state 201\\n')\n"
         "os.write(2, b'F0000 00:00:1.0  12 op.cc:1] Check failed: a real problem\\n')\n"
@@ -78,7 +78,7 @@ def test_unknown_native_lines_and_crashes_still_show(tmp_path: Path) -> None:
 
 def test_ctrl_c_to_the_process_group_leaves_the_filter_running(tmp_path: Path) -> None:
     script = (
-        "import extract.quiet, os, signal, time\n"
+        "import common.quiet, os, signal, time\n"
         "try:\n"
         "    os.killpg(os.getpgrp(), signal.SIGINT)\n"
         "    time.sleep(5)\n"

@@ -25,7 +25,7 @@ WRITTEN = {
 IDENTITY = {"dataset_root": "/data/flowers", "backbone": "efficientnet_lite0",
             "weights": "imagenet", "preprocessing": "efficientnet_lite", "pooling": "avg",
             "input_size": 224, "dtype": "float16", "engine": "openvino",
-            "precision": "bfloat16", "random_init": None}
+            "precision": "bfloat16", "random_init": None, "model_output": None}
 DIGEST = "0b84c59128aab52b9f5ae6cc9312eed305ec93304301f2b95f9728e7609b2bb8"
 RANDOM = {"dataset_root": "/data/flowers", "backbone": "vgg16", "weights": "random",
           "preprocessing": "caffe", "pooling": "flatten", "input_size": 64,
@@ -48,7 +48,7 @@ def test_file_names_keep_the_digest_they_have_always_had():
 def test_the_identity_names_its_settings_in_the_order_differences_are_named():
     assert cache.identity_keys() == (
         "dataset_root", "backbone", "weights", "preprocessing", "pooling", "input_size",
-        "dtype", "engine", "precision", "random_init")
+        "dtype", "engine", "precision", "random_init", "model_output")
     assert list(cache.identity_of(WRITTEN)) == list(cache.identity_keys())
 
 
@@ -94,7 +94,8 @@ def test_a_bundle_keeps_every_setting_predict_needs_as_the_file_says_it():
                       "pooling": "avg", "input_size": 224,
                       "preprocessing": "efficientnet_lite", "feature_dim": 1280,
                       "dtype": "float16", "engine": "openvino", "precision": "bfloat16",
-                      "random_init": None, "format_version": 1}
+                      "random_init": None, "model_output": None, "model_file": None,
+                      "format_version": 1}
     # A file written by hand says little; a bundle still has every key (None: unsaid),
     # and an older file's missing engine stays missing, as bundles have always had it.
     mine = Extractor.from_attrs({"format_version": 1, "complete": True}).view(Role.BUNDLE)

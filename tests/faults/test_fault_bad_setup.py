@@ -77,7 +77,9 @@ def test_outputs_path_is_a_file(standard: tuple[Path, Path], tmp_path: Path, led
         (["--dataset", "animals"], 1,
          ("Error: dataset 'animals' not found at {datasets}/animals: it has no public "
           "archive; put your images in {datasets}/animals/cats/")),
-        (["--backbone", "alexnet"], 1, "Error: unknown backbone 'alexnet'; choose one of: vgg16"),
+        (["--backbone", "alexnet"], 2,  # issue 26: a usage error, like a misspelt --model
+         ("Error: Invalid value for '--backbone': unknown backbone 'alexnet'; choose one "
+          "of: vgg16")),
         (["--batch-size", "0"], 2,
          "Error: Invalid value for '--batch-size': must be a positive number, got 0"),
         (["--batch-size", "-3"], 2,

@@ -63,10 +63,10 @@ def _sigint_in_tensorflow(batch: int, rows: int) -> None:
     original = registry.preprocess_function
     seen = 0
 
-    def preprocess_function(name: str) -> Callable[[Any], Any]:
+    def preprocess_function(name: str, *more: Any) -> Callable[[Any], Any]:
         import tensorflow as tf
 
-        preprocess = original(name)
+        preprocess = original(name, *more)
 
         def fire() -> Any:
             nonlocal seen

@@ -57,7 +57,7 @@ def test_write_run_report_orders_mistakes_and_shows_placeholders(tmp_path: Path)
         confidence=[0.55, 0.91, 0.70, 0.99, 0.8, 0.6],
         test_paths=["a/broken.png", "a/y.png", "a/gone.png", "a/ok.png", "b/1.png", "c/2.png"],
         image_root=root,
-    )  # fmt: skip
+    )
     text = page.read_text(encoding="utf-8")
     figures = re.findall(r"<figure>.*?</figure>", text)
     assert [re.search(r'muted">([^<]+)</div></figcaption', f).group(1) for f in figures] == [
@@ -103,7 +103,7 @@ def _chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          f"--user-data-dir={cwd / 'chromium-profile'}", *args],
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    )
 
 
 def _painted(png: Path) -> tuple[float, int]:
