@@ -12,6 +12,7 @@ file.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,7 @@ def read_fused(paths: Sequence[Path]) -> Features:
         "files": [str(part.path) for part in parts],
     }
     X = np.concatenate([part.X for part in parts], axis=1)
-    return Features(first.path, X, first.y, first.label_names, first.paths, attrs,
-                    first.skipped, first.split)
+    return replace(first, X=X, attrs=attrs)
 
 
 def extractors(attrs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -95,8 +95,7 @@ def _aligned(first: Features, other: Features) -> Features:
                                f"in {a} {first.label_names[first.y[i]]!r}; {WAY_OUT}")
     split = None if other.split is None else [other.split[i] for i in order]
     _check_split(first, other, split)
-    return Features(other.path, other.X[order], y, other.label_names, first.paths, other.attrs,
-                    other.skipped, split)
+    return replace(other, X=other.X[order], y=y, paths=first.paths, split=split)
 
 
 def _check_split(first: Features, other: Features, split: list[str] | None) -> None:

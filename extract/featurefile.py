@@ -34,18 +34,29 @@ class FeatureFileError(UserError):
     """A feature file that cannot be used; the message names the file and the fault."""
 
 
-@dataclass
-class Features:
-    """Everything `classify` and `predict` need from a complete feature file."""
+@dataclass(kw_only=True)
+class Rows:
+    """What a checked feature file says of its rows besides their features: the part a
+    header and a full read share."""
 
     path: Path
-    X: np.ndarray
     y: np.ndarray
     label_names: list[str]
     paths: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     split: list[str] | None = None  # train, val or test per row; None: no split was given
+
+    def rows(self) -> dict[str, Any]:
+        """These fields by name, to build a `Features` from a `FeatureHeader`."""
+        return {f.name: getattr(self, f.name) for f in fields(Rows)}
+
+
+@dataclass(kw_only=True)
+class Features(Rows):
+    """Everything `classify` and `predict` need from a complete feature file."""
+
+    X: np.ndarray
 
 
 def plain(value: Any) -> Any:
@@ -203,20 +214,13 @@ def text(dataset: h5py.Dataset, stop: int | None = None) -> list[str]:
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
-@dataclass
-class FeatureHeader:
+@dataclass(kw_only=True)
+class FeatureHeader(Rows):
     """A checked feature file without its feature matrix: what a client needs to plan
     reading the rows elsewhere (`classify --cluster`) or all at once (`read_features`)."""
 
-    path: Path
     n_rows: int
     feature_dim: int
-    y: np.ndarray
-    label_names: list[str]
-    paths: list[str]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    split: list[str] | None = None  # train, val or test per row; None: no split was given
 
 
 def split_source(attrs: dict[str, Any]) -> str:
@@ -319,8 +323,9 @@ def _check_header(f: h5py.File, path: Path, allow_partial: bool) -> FeatureHeade
         raise FeatureFileError(
             f"{path}: labels out of range 0..{len(label_names) - 1} (found {y.min()}..{y.max()})"
         )
-    return FeatureHeader(path, n, feats.shape[1], y.astype(np.int64), label_names, paths,
-                         attrs, skipped, split)
+    return FeatureHeader(path=path, n_rows=n, feature_dim=feats.shape[1], y=y.astype(np.int64),
+                         label_names=label_names, paths=paths, attrs=attrs, skipped=skipped,
+                         split=split)
 
 
 class Float64Note(UserWarning):
@@ -397,8 +402,7 @@ def read_features(path: str | os.PathLike, *, allow_partial: bool = False) -> Fe
     bad = nonfinite_rows(X)
     if bad:
         raise nonfinite_error(path, bad)
-    return Features(path, X, header.y, header.label_names, header.paths, header.attrs,
-                    header.skipped, header.split)
+    return Features(X=X, **header.rows())
 
 
 def read_skipped(path: str | os.PathLike) -> list[str]:
