@@ -175,159 +175,75 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
                epilog=EXAMPLES)
 @click.option("--list-models", is_flag=True, is_eager=True, expose_value=False,
               callback=_list_models, help="List the models and their default grids, and exit.")
-@click.option(
-    "--features",
-    "features_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Feature file (.h5) written by extract. Repeat to classify on the files' features "
-    "concatenated (fusion: the same images, rows matched by path). Default: the newest "
-    "complete file in OUTPUTS/features.",
-)
-@click.option(
-    "--dataset",
-    help="Dataset name (or folder); with --backbone finds its feature file in "
-    "OUTPUTS/features, listing the candidates when several match.",
-)
-@click.option(
-    "--backbone",
-    "backbones",
-    multiple=True,
-    help="Backbone the features came from (with --dataset). Repeat to fuse several.",
-)
-@click.option(
-    "--pooling",
-    "poolings",
-    multiple=True,
-    help="Pooling of the features (with --dataset); may be omitted when one file matches. "
-    "Repeat to fuse several (--pooling avg --pooling max).",
-)
-@click.option(
-    "--image-size",
-    "image_sizes",
-    multiple=True,
-    type=click.IntRange(min=1),
-    help="Input size the features were extracted at (with --dataset), to narrow down: "
-    "once for every --backbone, or once per --backbone, in order.",
-)
-@click.option(
-    "--model",
-    "spec",
-    default="logreg",
-    show_default=True,
-    callback=_check_model,
-    help="Classifier: " + "; ".join(f"{name} = {spec.summary}" for name, spec in MODELS.items()),
-)
-@click.option(
-    "--grid",
-    "grid_options",
-    multiple=True,
-    metavar="PARAM[=V1,V2]",
-    help="Search PARAM over the model's default values, or over V1,V2,... (int, float, None, "
-    "true/false or text). Repeat to search the product. --grid default searches the "
-    "model's whole default grid (classify --list-models). Without --grid the defaults are "
-    "fitted once.",
-)
-@click.option(
-    "--scoring",
-    type=click.Choice(SCORINGS),
-    default="accuracy",
-    show_default=True,
-    help="What the search maximises. Among candidates within one validation image of the "
-    "best, those within 0.05 of the best mean validation log-loss go to the smallest C "
-    "(otherwise the best log-loss; models with probabilities).",
-)
-@click.option(
-    "--scale/--no-scale",
-    default=False,
-    show_default=True,
-    help="Standardise the features (the scaler is fitted inside each fold).",
-)
-@click.option(
-    "--test-size",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.25,
-    show_default=True,
-    help="Fraction of the images held out for the single final test (a random split).",
-)
-@click.option(
-    "--split",
-    "split_mode",
-    type=click.Choice(["given", "random"]),
-    help="given: the split that came with the images (split folders, a label file's split "
-    "column): search on train (val, if any, the one validation fold), refit on train+val, "
-    "test on test. random: a stratified --test-size split. [default: given where the file "
-    "has one, else random]",
-)
-@click.option(
-    "--train-per-class",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="The papers' protocol: N training images per class drawn with --seed, tested on "
-    "the others (see --test-per-class) and scored by mean per-class recall "
-    "(balanced accuracy).",
-)
-@click.option(
-    "--test-per-class",
-    type=click.IntRange(min=1),
-    metavar="M",
-    help="With --train-per-class: test on at most M of the other images per class "
-    "[default: all of them].",
-)
-@click.option(
-    "--repeats",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="R",
-    help="Average R draws of the split (seeds --seed, --seed+1, ...): the mean and standard "
-    "deviation are reported; the first draw's model is saved.",
-)
-@click.option(
-    "--cv",
-    type=click.IntRange(min=2),
-    default=3,
-    show_default=True,
-    help="Stratified folds of the search (fewer when a class has fewer training images).",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=42,
-    show_default=True,
-    help="Seed of the split and the folds: the same seed gives the same split for every "
-    "model and backbone on a dataset.",
-)
-@click.option(
-    "--jobs",
-    type=int,
-    default=-1,
-    show_default=True,
-    callback=_check_jobs,
-    help="Parallel fits during the search (-1: all cores).",
-)
-@click.option(
-    "--cluster",
-    metavar="ADDRESS|local:N",
-    help="Run the search on a Dask cluster: local:N starts N worker processes here, anything "
-    "else is a scheduler address (tcp://host:8786). The workers read the feature file "
-    "themselves, so its path must be visible to them (a shared filesystem) and offtheshelf "
-    "must be installed there. logreg (out of core, L-BFGS) and xgb (XGBoost's Dask "
-    "interface) only; no --scale; --jobs applies only to the saved model.",
-)
-@click.option(
-    "--outputs",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("outputs"),
-    show_default=True,
-    help="Output root: features/ is read; reports/, models/ and results.csv are written.",
-)
-@click.option(
-    "--history",
-    is_flag=True,
-    help="Print the recorded runs (OUTPUTS/results.csv), best accuracy first, with the path "
-    "of each report, and exit. --model, --dataset, --backbone and --pooling filter them.",
-)
+@click.option("--features", "features_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Feature file (.h5) written by extract. Repeat to classify on the files' "
+              "features concatenated (fusion: the same images, rows matched by path). Default: "
+              "the newest complete file in OUTPUTS/features.")
+@click.option("--dataset",
+              help="Dataset name (or folder); with --backbone finds its feature file in "
+              "OUTPUTS/features, listing the candidates when several match.")
+@click.option("--backbone", "backbones", multiple=True,
+              help="Backbone the features came from (with --dataset). Repeat to fuse several.")
+@click.option("--pooling", "poolings", multiple=True,
+              help="Pooling of the features (with --dataset); may be omitted when one file "
+              "matches. Repeat to fuse several (--pooling avg --pooling max).")
+@click.option("--image-size", "image_sizes", multiple=True, type=click.IntRange(min=1),
+              help="Input size the features were extracted at (with --dataset), to narrow down: "
+              "once for every --backbone, or once per --backbone, in order.")
+@click.option("--model", "spec", default="logreg", show_default=True, callback=_check_model,
+              help="Classifier: "
+              + "; ".join(f"{name} = {spec.summary}" for name, spec in MODELS.items()))
+@click.option("--grid", "grid_options", multiple=True, metavar="PARAM[=V1,V2]",
+              help="Search PARAM over the model's default values, or over V1,V2,... (int, float, "
+              "None, true/false or text). Repeat to search the product. --grid default searches "
+              "the model's whole default grid (classify --list-models). Without --grid the "
+              "defaults are fitted once.")
+@click.option("--scoring", type=click.Choice(SCORINGS), default="accuracy", show_default=True,
+              help="What the search maximises. Among candidates within one validation image of "
+              "the best, those within 0.05 of the best mean validation log-loss go to the "
+              "smallest C (otherwise the best log-loss; models with probabilities).")
+@click.option("--scale/--no-scale", default=False, show_default=True,
+              help="Standardise the features (the scaler is fitted inside each fold).")
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.25, show_default=True,
+              help="Fraction of the images held out for the single final test (a random split).")
+@click.option("--split", "split_mode", type=click.Choice(["given", "random"]),
+              help="given: the split that came with the images (split folders, a label file's "
+              "split column): search on train (val, if any, the one validation fold), refit on "
+              "train+val, test on test. random: a stratified --test-size split. [default: given "
+              "where the file has one, else random]")
+@click.option("--train-per-class", type=click.IntRange(min=1), metavar="N",
+              help="The papers' protocol: N training images per class drawn with --seed, tested "
+              "on the others (see --test-per-class) and scored by mean per-class recall (balanced "
+              "accuracy).")
+@click.option("--test-per-class", type=click.IntRange(min=1), metavar="M",
+              help="With --train-per-class: test on at most M of the other images per class "
+              "[default: all of them].")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True, metavar="R",
+              help="Average R draws of the split (seeds --seed, --seed+1, ...): the mean and "
+              "standard deviation are reported; the first draw's model is saved.")
+@click.option("--cv", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Stratified folds of the search (fewer when a class has fewer training images).")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Seed of the split and the folds: the same seed gives the same split for every "
+              "model and backbone on a dataset.")
+@click.option("--jobs", type=int, default=-1, show_default=True, callback=_check_jobs,
+              help="Parallel fits during the search (-1: all cores).")
+@click.option("--cluster", metavar="ADDRESS|local:N",
+              help="Run the search on a Dask cluster: local:N starts N worker processes here, "
+              "anything else is a scheduler address (tcp://host:8786). The workers read the "
+              "feature file themselves, so its path must be visible to them (a shared filesystem) "
+              "and offtheshelf must be installed there. logreg (out of core, L-BFGS) and xgb "
+              "(XGBoost's Dask interface) only; no --scale; --jobs applies only to the saved "
+              "model.")
+@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("outputs"), show_default=True,
+              help="Output root: features/ is read; reports/, models/ and results.csv are written.")
+@click.option("--history", is_flag=True,
+              help="Print the recorded runs (OUTPUTS/results.csv), best accuracy first, with the "
+              "path of each report, and exit. --model, --dataset, --backbone and --pooling filter "
+              "them.")
 def main(
     features_files: tuple[Path, ...],
     dataset: str | None,

@@ -132,54 +132,25 @@ EXAMPLES = """Examples:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
-@click.option(
-    "--model",
-    "model_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A model saved by classify (a folder in outputs/models/).",
-)
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
+              help="A model saved by classify (a folder in outputs/models/).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--top",
-    default=3,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="How many classes to show per image.",
-)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the predictions to this CSV file.",
-)
-@click.option(
-    "--weights",
-    metavar="PATH",
-    help="The weights file the features were extracted with (only when the "
-    "model was trained on such features; it must be the same file).",
-)
-@click.option(
-    "--backbone-file",
-    "backbone_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="MODEL.onnx",
-    help="The model file (.onnx, .xml) the features were extracted with, when it is no "
-    "longer at the path recorded (it must be the same file); once per file.",
-)
-@click.option(
-    "--trust",
-    is_flag=True,
-    help="Load an old pickled model (.joblib). Pickles run whatever code they hold: only "
-    "for files you made or whose maker you trust.",
-)
-@click.option(
-    "--batch-size",
-    default=32,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Images per forward pass.",
-)
+@click.option("--top", default=3, show_default=True, type=click.IntRange(min=1),
+              help="How many classes to show per image.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the predictions to this CSV file.")
+@click.option("--weights", metavar="PATH",
+              help="The weights file the features were extracted with (only when the model was "
+              "trained on such features; it must be the same file).")
+@click.option("--backbone-file", "backbone_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path), metavar="MODEL.onnx",
+              help="The model file (.onnx, .xml) the features were extracted with, when it is no "
+              "longer at the path recorded (it must be the same file); once per file.")
+@click.option("--trust", is_flag=True,
+              help="Load an old pickled model (.joblib). Pickles run whatever code they hold: "
+              "only for files you made or whose maker you trust.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Images per forward pass.")
 def main(
     model_path: Path,
     paths: tuple[Path, ...],
