@@ -10,6 +10,13 @@ whose model is sure of everything, images of classes it never saw included; and 
 that flat tail the differences are the solvers' stopping points, so a cluster's L-BFGS
 and a local newton-cg picked different C values. Among the near-ties, the most
 regularised candidate whose log-loss is within LOG_LOSS_TOLERANCE of their best wins.
+
+What counts as a near-tie on the score is the larger of one validation image and the
+best candidate's standard deviation across folds (the one-standard-deviation rule of
+scikit-learn's `refit=callable` example). One image alone is the very step by which two
+solvers' accuracies differ at the same C, so the set of near-ties, and with it the
+choice, moved with the solver; the log-loss, continuous, moves far less than its
+tolerance.
 """
 
 from __future__ import annotations
@@ -114,9 +121,10 @@ def one_image(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
 
 
 def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice:
-    """The best mean score; among the candidates within `tolerance` of it, the most
-    regularised one whose mean validation log-loss is within LOG_LOSS_TOLERANCE of their
-    best, when there is a log-loss.
+    """The best mean score; among the candidates within `tolerance` of it, or within the
+    best's standard deviation across folds where that is larger, the most regularised one
+    whose mean validation log-loss is within LOG_LOSS_TOLERANCE of their best, when there
+    is a log-loss.
 
     It reads `cv_results_` alone, as GridSearchCV's `refit` callable does; its index is
     what such a callable would return, and it also says how a near-tie was broken.
@@ -126,12 +134,12 @@ def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice
     Parameters
     ----------
     results : mapping
-        A `cv_results_` with "mean_test_score" and, optionally,
+        A `cv_results_` with "mean_test_score" and, optionally, "std_test_score",
         "mean_test_neg_log_loss" and "params".
     scoring : str
         The selection score's name; "neg_log_loss" breaks no ties.
     tolerance : float
-        How close to the best counts as a tie: one validation image (`one_image`).
+        The least that counts as a tie: one validation image (`one_image`).
 
     Returns
     -------
@@ -143,13 +151,17 @@ def choose(results: Mapping[str, Any], scoring: str, tolerance: float) -> Choice
     neg_losses = results.get(f"mean_test_{LOG_LOSS}")
     if scoring == LOG_LOSS or neg_losses is None:
         return Choice(best, None)
-    tied = np.flatnonzero(means >= means[best] - tolerance * (1 + 1e-9))
+    stds = results.get(f"std_test_{SCORE}")
+    spread = float(np.nan_to_num(stds[best])) if stds is not None else 0.0
+    window = max(tolerance, spread)
+    tied = np.flatnonzero(means >= means[best] - window * (1 + 1e-9))
     if len(tied) < 2:
         return Choice(best, None)
     losses = np.nan_to_num(-np.asarray(neg_losses, dtype=np.float64), nan=np.inf)
     lowest = int(tied[np.argmin(losses[tied])])
-    tie = (f"{len(tied)} candidates score within one validation image of the best {scoring} "
-           f"({means[best]:.4f})")
+    within = ("one validation image" if spread <= tolerance
+              else f"one standard deviation ({spread:.4f})")
+    tie = f"{len(tied)} candidates score within {within} of the best {scoring} ({means[best]:.4f})"
     near = tied[losses[tied] <= losses[lowest] + LOG_LOSS_TOLERANCE]
     order = _most_regularised_first(results.get("params"), near)
     if order is None or not np.isfinite(losses[lowest]):
