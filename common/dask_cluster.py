@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -44,6 +46,23 @@ def local_workers(spec: str) -> int | None:
 
 
 @contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """SIGINT ignored while local workers start: they inherit it, so a Ctrl-C (sent to
+    the whole foreground process group) reaches only the command, which prints its one
+    line and closes them, instead of each worker printing a traceback. A Ctrl-C in
+    these seconds is dropped. Only the main thread may set a signal's handler."""
+    previous = signal.getsignal(signal.SIGINT)  # None: set outside Python, left alone
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def connect(spec: str, *, timeout: float = 10.0) -> Iterator[Client]:
     """A Dask client for `spec`; a local cluster it starts is shut down on exit.
 
@@ -62,10 +81,11 @@ def connect(spec: str, *, timeout: float = 10.0) -> Iterator[Client]:
         # pick its port, so a second local cluster does not warn that 8787 is taken.
         # Dask's own warnings (a cancelled task after Ctrl-C, a nanny stopping a worker)
         # are its bookkeeping, not the user's business; errors still show.
-        with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                          dashboard_address=":0", env=env, silence_logs=logging.ERROR
-                          ) as cluster, \
-                Client(cluster) as client:
+        with _deaf_to_ctrl_c():
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads,
+                                   processes=True, dashboard_address=":0", env=env,
+                                   silence_logs=logging.ERROR)
+        with cluster, Client(cluster) as client:
             yield client
         return
     try:
