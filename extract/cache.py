@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from common import text
-from extract import featurefile
+from extract import featurefile, parts
 from extract.featurefile import Extractor, Role
 
 # A label file's sha256 and the columns read from it (extract.scan.LabelFile): in an
@@ -70,9 +70,12 @@ def identity_of(attrs: dict[str, Any]) -> dict[str, Any]:
                     attrs)
 
 
-def differences(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
-    """`key here vs there` for each identity setting that differs."""
-    return [f"{key} {have.get(key)} vs {want.get(key)}" for key in _every_key()
+def differences(have: dict[str, Any], want: dict[str, Any], *, labels: bool = True
+                ) -> list[str]:
+    """`key here vs there` for each identity setting that differs; without `labels`, the
+    label file's keys are left out, and what remains decides the rows' values."""
+    return [f"{key} {have.get(key)} vs {want.get(key)}"
+            for key in (_every_key() if labels else identity_keys())
             if have.get(key) != want.get(key)]
 
 
@@ -120,9 +123,11 @@ def entries(folder: Path) -> list[Entry]:
     return sorted(found, key=lambda e: e.used, reverse=True)
 
 
-def matches(entry: Entry, *, dataset: str | None = None, backbone: str | None = None,
-            pooling: str | None = None, input_size: int | None = None) -> bool:
-    """Whether `entry` is a file of `dataset` (its name or folder) with these settings."""
+def matches(entry: Entry | Unfinished, *, dataset: str | None = None,
+            backbone: str | None = None, pooling: str | None = None,
+            input_size: int | None = None) -> bool:
+    """Whether `entry` is a file (or an unfinished one) of `dataset` (its name or folder)
+    with these settings."""
     a = entry.attrs
     if dataset is not None:
         root = str(a.get("dataset_root", ""))
@@ -135,6 +140,58 @@ def matches(entry: Entry, *, dataset: str | None = None, backbone: str | None = 
     return ((backbone is None or a.get("backbone") == backbone)
             and (pooling is None or a.get("pooling") == pooling)
             and (input_size is None or a.get("input_size") == input_size))
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """The parts folder of an extraction that was interrupted (or is running now)."""
+
+    path: Path  # the <name>.parts folder
+    shards: int  # finished parts
+    rows: int  # in the finished parts
+    size: int
+    used: float  # its last change
+    record: dict[str, Any]  # parts.read_run: dataset, identity, command ({}: not kept)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The file's attributes as far as the record knows them (for `matches`)."""
+        return {**(self.record.get("identity") or {}),
+                **({"dataset": self.record["dataset"]} if "dataset" in self.record else {})}
+
+    def when(self) -> str:
+        return _dt.datetime.fromtimestamp(self.used).strftime("%Y-%m-%d %H:%M")
+
+
+def unfinished(folder: Path) -> list[Unfinished]:
+    """The parts folders in `folder`, most recently changed first: each an extraction
+    that its command, run again, resumes."""
+    found = []
+    for where in folder.glob("*.parts") if folder.is_dir() else []:
+        try:
+            done = sorted(where.glob("*.h5"))
+            size = sum(p.stat().st_size for p in where.iterdir() if p.is_file())
+            found.append(Unfinished(where, len(done), sum(parts.rows_in(p) for p in done),
+                                    size, where.stat().st_mtime, parts.read_run(where)))
+        except OSError:  # finished and removed while we looked
+            continue
+    return sorted(found, key=lambda u: u.used, reverse=True)
+
+
+def unfinished_table(found: list[Unfinished]) -> str:
+    """The `extract --list` section on unfinished extractions: a line each, and under it
+    the command that resumes it."""
+    head = (f"unfinished extractions (interrupted, or running now): {len(found)}; the "
+            "command under each resumes it, deleting its folder drops it")
+    rows = text.table([(f"{u.path.name}/", f"{u.shards} shard{'s' if u.shards != 1 else ''}",
+                        f"{u.rows} rows", f"{u.size / 1e6:.1f} MB", f"changed {u.when()}")
+                       for u in found], right={1, 2, 3})
+    lines = [head]
+    for entry, row in zip(found, rows):
+        command = entry.record.get("command") or (
+            "(its command was not kept: run the extract command that started it again)")
+        lines += [f"    {row}", f"        {command}"]
+    return "\n".join(lines)
 
 
 def mark_used(path: Path) -> str | None:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import math
-import sys
+import os
+import shlex
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
 from common.dask_cluster import ClusterError, connect, local_workers
 from common.errors import UserError, os_error_line
 from common.hardware import memory
+from common.interrupt import exit_interrupted
 from extract import cache, parts
 from extract.backbones import model_file, registry
 from extract.backbones.preprocessing import DESCRIPTION as PREPROCESSINGS
 from extract.labels import parse_columns, scan_labelled
 from extract.plan import plan
-from extract.scan import scan
+from extract.scan import NotADatasetError, scan
 from extract.settings import ENGINES, PRECISIONS, RunOptions, Settings, is_model_file
 
 if TYPE_CHECKING:
@@ -39,9 +42,12 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
 
 
 def _backbone(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A misspelt backbone is a usage error (exit 2), like a misspelt --model in classify.
-    A model file is checked once the other options are known (model_file.settings)."""
+    """A misspelt backbone is a usage error (exit 2), like a misspelt --model in classify,
+    and so is a model file that is not there; the file is read once the other options
+    are checked (model_file.settings)."""
     if is_model_file(value):
+        if not Path(value).exists():
+            raise click.BadParameter(f"{value}: no such model file")
         return value
     if Path(value).is_file():
         raise click.BadParameter(f"{value}: not a model file extract reads; give an ONNX "
@@ -50,6 +56,15 @@ def _backbone(ctx: click.Context, param: click.Parameter, value: str) -> str:
         registry.get_spec(value)
     except registry.BackboneError as exc:
         raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _weights(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A weights file that is not there is a usage error, refused before any work."""
+    try:
+        registry.check_weights(value)
+    except registry.BackboneError as exc:
+        raise click.UsageError(str(exc)) from None
     return value
 
 
@@ -70,16 +85,71 @@ def _labels_columns(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(str(exc)) from None
 
 
-def _list(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    """--list: the feature cache, then exit (no --dataset needed)."""
-    if not value or ctx.resilient_parsing:
-        return
-    folder = DEFAULT_OUTPUTS / "features"
-    click.echo(f"feature files in {folder.resolve()}/:")
-    click.echo(cache.table(cache.entries(folder)))
+# The options --list reads as filters (by parameter name); it ignores the others.
+LIST_FILTERS = {"dataset": "--dataset", "backbone": "--backbone", "pooling": "--pooling",
+                "image_size": "--image-size"}
+
+
+def _given(ctx: click.Context) -> list[click.Parameter]:
+    """The options given on the command line, in the order of --help."""
+    return [p for p in ctx.command.params
+            if p.name and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE]
+
+
+def _print_list(ctx: click.Context, dataset: str | None, backbone: str | None,
+                pooling: str | None, image_size: int | None) -> None:
+    """--list: the feature files (of --dataset, --backbone, --pooling and --image-size,
+    where given), the unfinished extractions, the converted models. Other options given
+    are named as ignored."""
+    given = _given(ctx)
+    ignored = [p.opts[0] for p in given if p.name not in (*LIST_FILTERS, "list_cache")]
+    if ignored:
+        click.echo(f"note: {_and(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored "
+                   f"with --list (it filters by {_and(list(LIST_FILTERS.values()))})", err=True)
+    if "backbone" not in {p.name for p in given}:
+        backbone = None  # its default filters nothing
+    elif is_model_file(backbone):
+        backbone = PurePath(backbone).stem  # as a model file's features name it
+    filters = {"dataset": dataset, "backbone": backbone, "pooling": pooling,
+               "input_size": image_size}  # in the order of LIST_FILTERS
+    shown = " ".join(f"{option} {value}" for option, value
+                     in zip(LIST_FILTERS.values(), filters.values()) if value is not None)
+    folder = (DEFAULT_OUTPUTS / "features").resolve()
+    click.echo(f"feature files in {folder}/{' matching ' + shown if shown else ''}:")
+    click.echo(cache.table([e for e in cache.entries(folder) if cache.matches(e, **filters)]))
+    unfinished = [u for u in cache.unfinished(folder) if cache.matches(u, **filters)]
+    if unfinished:
+        click.echo()
+        click.echo(cache.unfinished_table(unfinished))
     click.echo()
     click.echo(cache.converted_table(cache.converted_models()))
-    ctx.exit()
+
+
+def _and(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _command_line(ctx: click.Context) -> str:
+    """This run's command as given, its paths made absolute: what `extract --list` shows
+    to resume it once interrupted."""
+    from extract.datasets import NAMED  # tqdm loads with the datasets module
+
+    words = ["extract"]
+    for param in _given(ctx):
+        value = ctx.params.get(str(param.name))
+        if isinstance(param, click.Option) and param.is_flag:
+            words += [param.opts[0]] if value else []
+            continue
+        if isinstance(value, tuple):  # --labels-columns, parsed
+            value = ",".join(value)
+        elif isinstance(value, Path) or (
+                param.name == "dataset" and value not in NAMED
+                or param.name == "weights" and value not in ("imagenet", "random")
+                or param.name == "backbone" and is_model_file(value)):
+            value = os.path.abspath(value)
+        words += [param.opts[0], str(value)]
+    return shlex.join(words)
 
 
 def _prune_cache(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -113,22 +183,25 @@ def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
-@click.option("--list", "list_cache", is_flag=True, expose_value=False, is_eager=True,
-              callback=_list, help="List the feature files in outputs/features/ and the "
-                                   "models converted for OpenVINO, and exit.")
+@click.option("--list", "list_cache", is_flag=True,
+              help="List the feature files in outputs/features/ (those of --dataset, "
+                   "--backbone, --pooling and --image-size, where given), the unfinished "
+                   "extractions with the command that resumes each, and the models "
+                   "converted for OpenVINO, and exit.")
 @click.option("--prune-cache", is_flag=True, expose_value=False, is_eager=True,
               callback=_prune_cache,
-              help="Remove the models converted for OpenVINO (~/.cache/offtheshelf/openvino/; "
-                   "each is converted again when needed), and exit.")
+              help="Remove the models converted for OpenVINO (in the folder extract --list "
+                   "names; each is converted again when needed), and exit.")
 @click.option("--list-backbones", is_flag=True, is_eager=True, expose_value=False,
               callback=_list_backbones,
               help="List the backbones with feature sizes and whether their weights download, "
                    "and exit.")
-@click.option("--dataset", required=True, metavar="NAME_OR_PATH",
+@click.option("--dataset", metavar="NAME_OR_PATH",
               help="A named dataset (caltech101, flowers17, animals; looked up in "
                    "datasets/NAME and downloaded when missing) or a folder: one "
                    "sub-folder of images per class, or split folders (train/, val/, test/) "
-                   "of class folders, or any folder of images with --labels.")
+                   "of class folders, or any folder of images with --labels. Required, "
+                   "except with --list.")
 @click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False,
                                                          path_type=Path),
               metavar="FILE.csv",
@@ -153,7 +226,7 @@ def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> 
                    "or flatten for a 4-D map, cls (first token) or avg (of the others) for "
                    "3-D tokens, none for a 2-D vector [default: avg, cls, none].")
 @click.option("--weights", default="imagenet", show_default=True,
-              metavar="imagenet|random|PATH",
+              metavar="imagenet|random|PATH", callback=_weights,
               help="ImageNet weights via Keras' download cache, seeded random weights, "
                    "or a weights file.")
 @click.option("--image-size", type=int, callback=_positive, metavar="N",
@@ -190,7 +263,7 @@ def _list_backbones(ctx: click.Context, param: click.Parameter, value: bool) -> 
                    "shard in progress) and, with --cluster, one Dask task, retried on "
                    "another worker if its worker dies [default: 384].")
 def main(
-    dataset: str,
+    dataset: str | None,
     backbone: str,
     pooling: str | None,
     weights: str,
@@ -210,6 +283,7 @@ def main(
     labels_columns: tuple[str, ...] | None = None,
     preprocess: str | None = None,
     model_output: str | None = None,
+    list_cache: bool = False,
 ) -> None:
     """Run a folder of labelled images once through a headless ImageNet CNN and keep
     the features in HDF5 for `classify`. Rerunning reuses a matching file, updates it
@@ -219,8 +293,23 @@ def main(
     from extract import mapper as engines
     from extract.extraction import default_output, run
 
+    ctx = click.get_current_context()
+    if list_cache:
+        _print_list(ctx, dataset, backbone, pooling, image_size)
+        return
+    if dataset is None:
+        raise click.MissingParameter(ctx=ctx, param=next(
+            p for p in ctx.command.params if p.name == "dataset"))
     planned_output: Path | None = output
     try:
+        # Usage errors first, before any file is read: the command line's own faults.
+        if labels_columns and labels_file is None:
+            raise click.UsageError("--labels-columns names the columns of a --labels file; "
+                                   "give --labels FILE.csv too")
+        try:
+            named.check_path(dataset)
+        except named.DatasetError as exc:
+            raise click.UsageError(str(exc)) from None
         if is_model_file(backbone):  # the file is read now: a bad one fails at once
             settings = model_file.settings(
                 backbone, preprocess=preprocess, model_output=model_output, pooling=pooling,
@@ -238,9 +327,6 @@ def main(
                        else _check_size(settings, batch_size, _local_processes(cluster)))
         if memory_note:
             click.echo(memory_note)
-        if labels_columns and labels_file is None:
-            raise click.UsageError("--labels-columns names the columns of a --labels file; "
-                                   "give --labels FILE.csv too")
         root = named.resolve_dataset(dataset, datasets_dir)
         images = _scan(root, labels_file, labels_columns)
         click.echo(_found(root, images))
@@ -250,15 +336,17 @@ def main(
                              None if compression == "none" else compression, force)
         if cluster:
             outcome = _run_on_cluster(cluster, images, settings, planned_output, options,
-                                      Path(dataset).name)
+                                      Path(dataset).name, _command_line(ctx))
         else:
             outcome = run(images, settings, planned_output, options=options,
-                          dataset_name=Path(dataset).name, log=click.echo)
+                          dataset_name=Path(dataset).name, log=click.echo,
+                          command=_command_line(ctx))
+    except (NotADatasetError, model_file.ModelFileOptionError) as exc:
+        raise click.UsageError(str(exc)) from None
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        click.echo(f"\n{_interrupted(planned_output, force)}", err=True)
-        sys.exit(130)
+        exit_interrupted(_interrupted(planned_output, force))
     except OSError as exc:
         raise click.ClickException(os_error_line(exc, planned_output)) from None
     for path in outcome.skipped:
@@ -341,7 +429,7 @@ def _scan(root: Path, labels_file: Path | None = None,
 
 
 def _run_on_cluster(spec: str, images: Scan, settings: Settings, output: Path,
-                    options: RunOptions, dataset_name: str) -> Outcome:
+                    options: RunOptions, dataset_name: str, command: str) -> Outcome:
     """The extraction's shards as tasks on the Dask cluster `spec`."""
     from extract.distributor import OnDask  # TensorFlow loads with the distributor
     from extract.extraction import run
@@ -354,22 +442,22 @@ def _run_on_cluster(spec: str, images: Scan, settings: Settings, output: Path,
         click.echo(f"shards run on {workers} Dask worker(s)"
                    + ("; none has joined yet, the shards wait for one" if not workers else ""))
         return run(images, settings, output, options=options, dataset_name=dataset_name,
-                   distributor=distributor, log=click.echo)
+                   distributor=distributor, log=click.echo, command=command)
 
 
 def _interrupted(output: Path | None, force: bool) -> str:
     """What a Ctrl-C leaves: the earlier file untouched, and the shards already done."""
     if output is None:
-        return "interrupted before anything was written"
+        return "nothing was written; run the same command again"
     where = parts.folder(output)
     done = sorted(where.glob("*.h5")) if where.is_dir() else []
     kept = f"{output} is as it was; " if output.exists() else ""
     if force:
-        return (f"interrupted: {kept}the forced extraction stopped; run the command again "
+        return (f"{kept}the forced extraction stopped; run the command again "
                 "to start it over")
     if not done:
-        return f"interrupted: {kept}no shard was finished yet; run the same command again"
-    return (f"interrupted: {kept}{len(done)} finished shard(s) are kept in {where}/; run the "
+        return f"{kept}no shard was finished yet; run the same command again"
+    return (f"{kept}{len(done)} finished shard(s) are kept in {where}/; run the "
             "same command again to resume")
 
 

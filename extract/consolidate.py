@@ -110,6 +110,20 @@ def reusable_rows(output: Path, the_plan: Plan) -> Reused:
     return Reused(output, rows)
 
 
+def _check_unchanged(old: h5py.File, reused: Reused, the_plan: Plan) -> None:
+    """Refuse rows whose image the earlier file no longer holds there: a file of other
+    labels lends its rows without being locked, and another extract may have replaced it
+    while this run computed."""
+    paths = featurefile.text(old["paths"])
+    stats = old["file_stats"][()].tolist()
+    for i, row in reused.rows.items():
+        if (row >= len(paths) or paths[row] != the_plan.paths[i]
+                or tuple(stats[row]) != the_plan.stats[i]):
+            raise featurefile.FeatureFileError(
+                f"{reused.path}: replaced while this run read its rows; run the same "
+                "command again (the finished shards are kept)")
+
+
 @dataclass(frozen=True)
 class Consolidated:
     """What the final file holds: its rows, and the images no shard could read."""
@@ -140,6 +154,8 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
     try:
         old = h5py.File(reused.path, "r") if reused else None
         try:
+            if old is not None:
+                _check_unchanged(old, reused, the_plan)
             for start in range(0, len(the_plan), buffer_size):
                 block = range(start, min(len(the_plan), start + buffer_size))
                 old_rows = [reused.rows[i] for i in block if reused and i in reused.rows]
@@ -175,7 +191,8 @@ def consolidate(output: Path, the_plan: Plan, done: list[tuple[Shard, Path]],
 
 
 def remove_parts(output: Path) -> None:
-    """Delete `output`'s part files once the file is complete (the lock removes the
-    folder when it is released)."""
+    """Delete `output`'s part files and the run's record once the file is complete (the
+    lock removes the folder when it is released)."""
     for part in parts.folder(output).glob("*.h5*"):
         part.unlink()
+    (parts.folder(output) / parts.RUN_RECORD).unlink(missing_ok=True)

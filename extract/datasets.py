@@ -84,19 +84,27 @@ def resolve_dataset(name_or_path: str, datasets_dir: Path) -> Path:
     """Return the class-folder root for a registered name (fetched if missing) or a path."""
     spec = NAMED.get(name_or_path)
     if spec is None:
-        path = Path(name_or_path)
-        if path.exists() and not path.is_dir():
-            raise DatasetError(f"--dataset {path} is a file; give the folder that holds one "
-                               f"sub-folder of images per class{_example_root(path)}")
-        if not path.is_dir():
-            raise DatasetError(
-                f"dataset folder not found: {path} (named datasets: {', '.join(NAMED)})"
-            )
-        return path
+        check_path(name_or_path)
+        return Path(name_or_path)
     dest = datasets_dir / spec.name
     if dest.is_dir():
         return dest
     return fetch(spec, dest)
+
+
+def check_path(name_or_path: str) -> None:
+    """Refuse a --dataset that is neither a registered name nor a folder (missing, or a
+    file): checked before any other work."""
+    if name_or_path in NAMED:
+        return
+    path = Path(name_or_path)
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"--dataset {path} is a file; give the folder that holds one "
+                           f"sub-folder of images per class{_example_root(path)}")
+    if not path.is_dir():
+        raise DatasetError(
+            f"dataset folder not found: {path} (named datasets: {', '.join(NAMED)})"
+        )
 
 
 def _example_root(file: Path) -> str:

@@ -23,11 +23,11 @@ from tqdm import tqdm
 from common.text import timings
 from extract import cache, featurefile, parts
 from extract.backbones import registry
-from extract.consolidate import consolidate, remove_parts, reusable_rows
+from extract.consolidate import Reused, consolidate, remove_parts, reusable_rows
 from extract.distributor import Distributor, Sequential, ShardJob
 from extract.featurefile import Extractor, Role
 from extract.plan import ROW_ORDER, Plan, Shard, plan, shards
-from extract.scan import Scan
+from extract.scan import LabelFile, Scan
 from extract.settings import RunOptions, Settings
 
 # Images per shard: a kill loses at most one shard, under a minute of CPU work for the
@@ -116,12 +116,14 @@ def locked(output: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
-        if {p.name for p in where.iterdir()} <= {".lock"}:
+        if {p.name for p in where.iterdir()} <= {".lock", parts.RUN_RECORD}:
+            (where / parts.RUN_RECORD).unlink(missing_ok=True)  # no part: nothing to resume
             (where / ".lock").unlink(missing_ok=True)
             where.rmdir()
 
 
-def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str, Any] | None:
+def previous_file(output: Path, wanted: dict[str, Any], force: bool,
+                  label_file: LabelFile | None = None) -> dict[str, Any] | None:
     """The attributes of the complete file of the same identity at `output`, if any.
 
     Anything else there is left alone with a one-line error (never counted as stale):
@@ -138,7 +140,7 @@ def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str
     if attrs.get("complete") is not True:
         raise featurefile.FeatureFileError(f"{output}: a partial file from an older offtheshelf; "
                                      "pass --force to replace it")
-    differ = cache.differences(cache.identity_of(attrs), wanted)
+    differ = _differences(attrs, wanted, label_file)
     if differ:
         raise featurefile.FeatureFileError(
             f"{output}: holds features of other settings ({'; '.join(differ)}); pick "
@@ -146,15 +148,19 @@ def previous_file(output: Path, wanted: dict[str, Any], force: bool) -> dict[str
     return attrs
 
 
-def other_settings(output: Path, wanted: dict[str, Any]) -> list[str]:
+def other_settings(output: Path, wanted: dict[str, Any],
+                   label_file: LabelFile | None = None) -> list[str]:
     """Notes on the files beside `output` of the same folder and backbone: why a new
-    file is made instead of using one of them."""
+    file is made instead of using one of them. Those that differ only in their labels
+    are left to `labelled_otherwise`, whose rows are reused."""
     notes = []
     for entry in cache.entries(output.parent):
         have = cache.identity_of(entry.attrs)
         if (entry.path != output and have["dataset_root"] == wanted["dataset_root"]
                 and have["backbone"] == wanted["backbone"]):
-            differ = "; ".join(cache.differences(have, wanted))
+            if _labels_alone_differ(have, wanted):
+                continue
+            differ = "; ".join(_differences(entry.attrs, wanted, label_file))
             if differ:
                 notes.append(f"note: {entry.path.name} has this folder and backbone with "
                              f"other settings ({differ}); it is kept, and a new file is made")
@@ -163,6 +169,63 @@ def other_settings(output: Path, wanted: dict[str, Any]) -> list[str]:
                              f"under a name of its own; it is kept, and {output.name} is made "
                              f"(--output {entry.path} would use it)")
     return notes
+
+
+def _labels_alone_differ(have: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether two identities differ in their label file only: their rows are the same."""
+    return (not cache.differences(have, wanted, labels=False)
+            and bool(cache.differences(have, wanted)))
+
+
+def _differences(attrs: dict[str, Any], wanted: dict[str, Any],
+                 label_file: LabelFile | None) -> list[str]:
+    """The settings a file's `attrs` hold otherwise than this run's, its label file named
+    rather than shown as a sha256."""
+    have = cache.identity_of(attrs)
+    differ = cache.differences(have, wanted, labels=False)
+    if len(cache.differences(have, wanted)) > len(differ):
+        theirs, ours = _label_sources(attrs, label_file)
+        differ.append(f"labels from {theirs} vs {ours}")
+    return differ
+
+
+def _label_sources(attrs: dict[str, Any], label_file: LabelFile | None) -> tuple[str, str]:
+    """Where a file's labels came from and where this run's come from, worded so that
+    the two differ: an edited label file is the earlier version of itself."""
+    theirs = attrs.get("labels_file")
+    ours = label_file.path if label_file else None
+    if label_file is not None and theirs == ours:
+        name = Path(label_file.path).name
+        if attrs.get("labels_sha256") != label_file.sha256:
+            return f"an earlier version of {name}", name
+        return (f"{name} read as {attrs.get('labels_columns')}",
+                f"{name} read as {label_file.columns}")
+    if theirs and ours and Path(theirs).name == Path(ours).name:
+        return str(theirs), str(ours)
+    return (Path(theirs).name if theirs else "class folders",
+            Path(ours).name if ours else "class folders")
+
+
+def labelled_otherwise(output: Path, the_plan: Plan, wanted: dict[str, Any],
+                       log: Callable[[str], None]) -> Reused | None:
+    """The rows of unchanged images held by a file beside `output` of this folder and
+    these settings whose labels came from elsewhere (the rows depend on the images and
+    the extractor alone): of the file that holds the most. One note names the files."""
+    others = [entry for entry in cache.entries(output.parent)
+              if entry.path != output
+              and _labels_alone_differ(cache.identity_of(entry.attrs), wanted)]
+    if not others:
+        return None
+    # The most recently used file first among those that lend as many rows.
+    reused, donor = max(((reusable_rows(entry.path, the_plan), entry) for entry in others),
+                        key=lambda found: len(found[0].rows))
+    theirs, ours = _label_sources(donor.attrs, the_plan.label_file)
+    more = len(others) - 1
+    kept = ("it is kept" if not more else
+            f"it and {more} more file{'s' if more > 1 else ''} labelled otherwise are kept")
+    log(f"note: {donor.path.name} has this folder with these settings, labelled from "
+        f"{theirs} (this run: {ours}); {kept}, and a new file is made")
+    return reused if reused.rows else None
 
 
 def _clear_parts(where: Path, keep: list[Path]) -> None:
@@ -182,18 +245,20 @@ def run(
     distributor: Distributor | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    command: str | None = None,
 ) -> Outcome:
     """Extract (or reuse, or update, or resume) the features of `scan` into `output`.
 
     Without a `distributor` the shards run here, through one mapper built only when
-    there is work to do (TensorFlow loads then).
+    there is work to do (TensorFlow loads then). `command`: the command line that runs
+    this, kept beside the parts so that `extract --list` shows how to resume it.
     """
     options = options or RunOptions()
     started = time.perf_counter()
     the_plan = plan(scan)
     wanted = identity(settings, the_plan)
     with locked(output):
-        previous = previous_file(output, wanted, options.force)
+        previous = previous_file(output, wanted, options.force, the_plan.label_file)
         # A file of the same folder read before split folders were known holds the split
         # names as classes: same images, other labels.
         if (previous is not None and previous.get("dataset_fingerprint") == the_plan.fingerprint
@@ -211,10 +276,12 @@ def run(
         # file named with --output was asked for as it is.
         cache_named = output.name == cache.file_name(dataset_name, settings.name,
                                                       settings.pooling, wanted)
-        if cache_named and not (previous or output.exists()):
-            for note in other_settings(output, wanted):
-                log(note)
         reused = reusable_rows(output, the_plan) if previous is not None else None
+        if cache_named and not (previous or output.exists()):
+            for note in other_settings(output, wanted, the_plan.label_file):
+                log(note)
+            lent = labelled_otherwise(output, the_plan, wanted, log)
+            reused = None if options.force else lent
         todo = [i for i in range(len(the_plan)) if reused is None or i not in reused.rows]
         planned = shards(the_plan, todo, identity=cache.digest(wanted),
                          batch_size=options.batch_size,
@@ -230,13 +297,19 @@ def run(
                    else "written before its split folders were read as a split")
             log(f"{output}: {why}; {len(reused.rows) if reused else 0} rows "
                 f"are reused, {len(todo)} images go through the model")
+        elif reused is not None:
+            log(f"{output}: {len(reused.rows)} rows are reused from {reused.path.name}, "
+                f"{len(todo)} images go through the model")
         if len(pending) < len(planned):
             log(f"{output}: resuming: {len(planned) - len(pending)} of {len(planned)} "
                 f"shards are already in {where}/")
+        if pending:
+            parts.record_run(output, {"dataset": dataset_name, "command": command,
+                                      "identity": wanted})
         startup, working = _compute(pending, settings, options, distributor, progress, log)
         # The identity is the settings' own: a part's attributes add only the device,
         # the feature size and the versions that computed it.
-        attrs = {**_mapper_attrs(planned, part_paths, output),
+        attrs = {**_mapper_attrs(planned, part_paths, reused.path if reused else output),
                  **{key: value for key, value in wanted.items() if value is not None},
                  "dataset": dataset_name, "dataset_fingerprint": the_plan.fingerprint,
                  "n_images": len(the_plan), "row_order": ROW_ORDER,
@@ -313,7 +386,8 @@ class WarmedUpBar:
         self.bar.close()
 
 
-def _mapper_attrs(planned: list[Shard], part_paths: list[Path], output: Path) -> dict[str, Any]:
+def _mapper_attrs(planned: list[Shard], part_paths: list[Path], earlier: Path
+                  ) -> dict[str, Any]:
     """How the rows were computed, from a part (or, with no part, the earlier file)."""
-    source = part_paths[0] if planned else output
+    source = part_paths[0] if planned else earlier
     return Extractor.from_attrs(featurefile.read_attrs(source)).to_attrs(Role.RUNTIME)

@@ -9,6 +9,7 @@ is computed again, never used. Only h5py and numpy are imported here.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,39 @@ from extract import featurefile
 from extract.writer import AtomicH5Writer
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+# Beside the parts: what the run is (its dataset, identity and command), so that
+# `extract --list` can name an interrupted run and the command that resumes it.
+RUN_RECORD = "run.json"
 
 
 def folder(output: Path) -> Path:
     """Where the parts of `output` live: a sibling folder, so `*.h5` globs never see them."""
     return output.with_name(output.stem + ".parts")
+
+
+def record_run(output: Path, record: dict[str, Any]) -> None:
+    """Keep `record` (JSON values) beside the parts of `output`."""
+    (folder(output) / RUN_RECORD).write_text(json.dumps(record, sort_keys=True) + "\n",
+                                             encoding="utf-8")
+
+
+def read_run(where: Path) -> dict[str, Any]:
+    """The record kept in the parts folder `where`; {} where there is none (a run of an
+    earlier offtheshelf) or it cannot be read."""
+    try:
+        record = json.loads((where / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def rows_in(part: Path) -> int:
+    """The rows a finished part says it holds (0 where it cannot be read)."""
+    try:
+        with h5py.File(part, "r") as f:
+            return int(f.attrs.get("n_rows", 0))
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return 0
 
 
 def content_digest(features: np.ndarray, paths: list[str], skipped: list[str]) -> str:
@@ -62,10 +91,12 @@ class PartWriter(AtomicH5Writer):
     """
 
     def __init__(self, path: Path, *, feature_dim: int, dtype: str, buffer_size: int,
-                 attrs: dict[str, Any]):
+                 attrs: dict[str, Any], rows: int | None = None):
+        # `rows`: the shard's. A chunk is allocated whole, so none is larger than the part.
         super().__init__(
             path, path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}.tmp"),
-            feature_dim=feature_dim, dtype=dtype, buffer_size=buffer_size,
+            feature_dim=feature_dim, dtype=dtype,
+            buffer_size=buffer_size if rows is None else min(buffer_size, max(1, rows)),
             way_out=("the shards finished before it are kept in that folder; make "
                      "room, then run the same command again to resume"))
         self.dtype = np.dtype(dtype)

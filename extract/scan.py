@@ -42,6 +42,12 @@ class ScanError(UserError):
     """The dataset root cannot be used; the message names the folder."""
 
 
+class NotADatasetError(ScanError):
+    """--dataset names no dataset folder: a path that is missing or a file, a folder of
+    loose images, or a folder above dataset folders. The command line's fault (a usage
+    error), where a ScanError of a dataset folder is its content's."""
+
+
 @dataclass(frozen=True)
 class LabelFile:
     """The label file that gave a scan its labels, as the feature file's identity has it."""
@@ -118,25 +124,50 @@ def unsupported_message(paths: list[Path], where: Path) -> str:
             f"were ignored; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
 
 
-def _layout_problem(root: Path, label_names: list[str]) -> str:
-    """Why fewer than two classes were found, from what the folder does hold."""
+def _layout_problem(root: Path, label_names: list[str],
+                    inner: dict[str, list[str]]) -> ScanError:
+    """Why fewer than two classes were found, from what the folder does hold; `inner`:
+    each class folder's sub-folders of images (see _image_folders)."""
     loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p.name) and supported(p)]
     if not label_names and loose:
-        return (f"{len(loose)} images directly in {root}; put them in one sub-folder per "
-                f"class (e.g. {root / 'cat'}/, {root / 'dog'}/)")
+        return NotADatasetError(
+            f"{len(loose)} images directly in {root}; put them in one sub-folder per "
+            f"class (e.g. {root / 'cat'}/, {root / 'dog'}/)")
     if len(label_names) == 1:
         single = root / label_names[0]
-        inner = [d.name for d in sorted(single.iterdir())
-                 if d.is_dir() and not _is_hidden(d.name) and find_images(d)]
-        if len(inner) >= 2:
-            return (f"{root}: found 1 class folder, {label_names[0]}/, which holds "
-                    f"{len(inner)} sub-folders of images ({', '.join(inner[:3])}"
-                    f"{', ...' if len(inner) > 3 else ''}); if those are the classes, "
-                    f"point --dataset at {single}")
-        return (f"{root}: found 1 class folder ({label_names[0]}/); need at least 2 "
-                "(one sub-folder of images per class)")
-    return (f"{root}: found no class folder with images; need at least 2 "
-            "(one sub-folder of images per class)")
+        held = inner[label_names[0]]
+        if len(held) >= 2:
+            return NotADatasetError(
+                f"{root}: found 1 class folder, {label_names[0]}/, which holds "
+                f"{len(held)} sub-folders of images ({', '.join(held[:3])}"
+                f"{', ...' if len(held) > 3 else ''}); if those are the classes, "
+                f"point --dataset at {single}")
+        return ScanError(f"{root}: found 1 class folder ({label_names[0]}/); need at least 2 "
+                         "(one sub-folder of images per class)")
+    return NotADatasetError(f"{root}: found no class folder with images; need at least 2 "
+                            "(one sub-folder of images per class)")
+
+
+def _image_folders(class_dir: Path, images: list[Path]) -> list[str]:
+    """The sub-folders of `class_dir` that its images lie in, by name; none where an
+    image lies directly in it."""
+    if any(image.parent == class_dir for image in images):
+        return []
+    return sorted({image.relative_to(class_dir).parts[0] for image in images})
+
+
+def _dataset_folders(root: Path, inner: dict[str, list[str]]) -> NotADatasetError | None:
+    """The refusal of a folder whose every class folder holds two or more sub-folders of
+    images and no image of its own, as dataset folders do: a folder above datasets."""
+    if not all(len(held) >= 2 for held in inner.values()):
+        return None
+    names = [f"{name}/" for name in inner]
+    shown = (f"{', '.join(names[:-1])} and {names[-1]}" if len(names) <= 3
+             else f"{', '.join(names[:3])}, ...")
+    return NotADatasetError(
+        f"{root}: found {len(names)} class folders, {shown}, which each hold sub-folders of "
+        f"images, as dataset folders do; point --dataset at one of them, such as "
+        f"{root / next(iter(inner))}")
 
 
 def find_images(folder: Path, unsupported: list[Path] | None = None) -> list[Path]:
@@ -191,9 +222,9 @@ def split_name(folder: str) -> str | None:
 def check_root(root: Path) -> None:
     """Refuse a dataset root that is missing or not a folder."""
     if not root.exists():
-        raise ScanError(f"dataset folder not found: {root}")
+        raise NotADatasetError(f"dataset folder not found: {root}")
     if not root.is_dir():
-        raise ScanError(f"dataset path is not a folder: {root}")
+        raise NotADatasetError(f"dataset path is not a folder: {root}")
 
 
 def _sub_folders(folder: Path) -> list[Path]:
@@ -221,6 +252,7 @@ def scan(root: str | os.PathLike) -> Scan:
     labels: list[int] = []
     label_names: list[str] = []
     unsupported: list[Path] = []
+    inner: dict[str, list[str]] = {}  # class name -> its sub-folders of images
     for class_dir in class_dirs:
         images = find_images(class_dir, unsupported)
         if not images:
@@ -228,15 +260,17 @@ def scan(root: str | os.PathLike) -> Scan:
             continue
         label = len(label_names)
         label_names.append(class_dir.name)
+        inner[class_dir.name] = _image_folders(class_dir, images)
         for image in images:
             paths.append(image.relative_to(root).as_posix())
             labels.append(label)
     if unsupported:
         warnings.warn(unsupported_message(unsupported, root), stacklevel=2)
     if len(label_names) < 2:
-        raise ScanError(
-            _layout_problem(root, label_names)
-        )
+        raise _layout_problem(root, label_names, inner)
+    above = _dataset_folders(root, inner)
+    if above is not None:
+        raise above
     stats = file_stats(root, paths)
     return Scan(root, paths, labels, label_names, fingerprint(paths, stats), stats)
 

@@ -76,7 +76,8 @@ def run_shard(shard: Shard, part: Path, settings: Settings, options: RunOptions,
     attrs = {**mapper.attrs(), "feature_dim": mapper.feature_dim,
              "tensorflow_version": tf.__version__, "shard_key": shard.key}
     writer = parts.PartWriter(part, feature_dim=mapper.feature_dim, dtype=settings.dtype,
-                              buffer_size=options.buffer_size, attrs=attrs)
+                              buffer_size=options.buffer_size, attrs=attrs,
+                              rows=len(shard.rows))
     handled = 0
     try:
         for index, row in rows(shard.files(), mapper, backbone=settings.backbone,

@@ -40,6 +40,11 @@ class ModelFileError(UserError):
     """A model file, or an option for one, that cannot be used; one line says why."""
 
 
+class ModelFileOptionError(ModelFileError):
+    """An option that does not go with the model file, or with a built-in backbone: the
+    command line's fault (a usage error), where a ModelFileError may be the file's."""
+
+
 @dataclass(frozen=True)
 class Output:
     """One output of the model: its name, its shape as OpenVINO shows it, its rank."""
@@ -59,7 +64,7 @@ class Output:
         if asked is None:
             return choices[0]
         if asked not in choices:
-            raise ModelFileError(f"--pooling {asked}: output {self.name} {self.shape} is "
+            raise ModelFileOptionError(f"--pooling {asked}: output {self.name} {self.shape} is "
                                  f"{KINDS[self.rank]}, which takes {' or '.join(choices)}")
         return asked
 
@@ -81,19 +86,21 @@ class ModelFile:
             if name == output.name or name in output.names:
                 return output
         listed = ", ".join(f"{o.name} {o.shape}" for o in self.outputs)
-        raise ModelFileError(f"--model-output {name}: {self.path.name} has no such output; "
+        raise ModelFileOptionError(f"--model-output {name}: {self.path.name} has no such "
+                                   "output; "
                              f"its outputs: {listed}")
 
     def size(self, image_size: int | None) -> int:
         """The input size: fixed by the model, or `image_size` (--image-size)."""
         if self.input_size is None:
             if image_size is None:
-                raise ModelFileError(f"--image-size N is required: {self.path.name} does not "
-                                     "fix its input size (224 is usual)")
+                raise ModelFileOptionError(f"--image-size N is required: {self.path.name} "
+                                           "does not fix its input size (224 is usual)")
             return image_size
         if image_size not in (None, self.input_size):
-            raise ModelFileError(f"--image-size {image_size}: {self.path.name} takes "
-                                 f"{self.input_size} px images only; leave --image-size out")
+            raise ModelFileOptionError(f"--image-size {image_size}: {self.path.name} takes "
+                                       f"{self.input_size} px images only; leave "
+                                       "--image-size out")
         return self.input_size
 
 
@@ -257,11 +264,34 @@ def check_built_in(backbone: str, preprocess: str | None, model_output: str | No
     """Refuse a model file's own options with a built-in backbone."""
     for option, value in (("--preprocess", preprocess), ("--model-output", model_output)):
         if value is not None:
-            raise ModelFileError(f"{option} is for a model file (--backbone MODEL.onnx); "
-                                 f"{backbone} brings its own preprocessing and output")
+            raise ModelFileOptionError(f"{option} is for a model file (--backbone "
+                                       f"MODEL.onnx); {backbone} brings its own "
+                                       "preprocessing and output")
     if pooling in ("cls", "none"):
-        raise ModelFileError(f"--pooling {pooling} is for a model file's outputs; {backbone} "
-                             "takes flatten, avg or max")
+        raise ModelFileOptionError(f"--pooling {pooling} is for a model file's outputs; "
+                                   f"{backbone} takes flatten, avg or max")
+
+
+def check_options(*, preprocess: str | None, weights: str, engine: str, precision: str
+                  ) -> preprocessing.Preprocessing:
+    """The options any model file needs or refuses, checked before the file is read; the
+    input scaling --preprocess names."""
+    if engine == "tensorflow":
+        raise ModelFileOptionError("--engine tensorflow: a model file runs on OpenVINO; use "
+                                   "--engine openvino (or auto)")
+    if precision == "float16":
+        raise ModelFileOptionError("--precision float16: a model file runs on OpenVINO on the "
+                                   "CPU; use float32 or bfloat16")
+    if weights != "imagenet":
+        raise ModelFileOptionError(f"--weights {weights}: a model file carries its own "
+                                   "weights; leave --weights out")
+    if preprocess is None:
+        raise ModelFileOptionError(f"--preprocess is required with a model file: choose "
+                                   f"{preprocessing.DESCRIPTION}")
+    try:
+        return preprocessing.parse(preprocess)
+    except preprocessing.PreprocessError as exc:
+        raise ModelFileOptionError(str(exc)) from None
 
 
 def settings(backbone: str, *, preprocess: str | None, model_output: str | None,
@@ -270,19 +300,8 @@ def settings(backbone: str, *, preprocess: str | None, model_output: str | None,
     """The settings of an extraction through the model file `backbone`, every option
     checked against the file (the file is read here, so a bad one fails at once)."""
     path = Path(os.path.abspath(Path(backbone).expanduser()))  # symlinks kept, ".." gone
-    if engine == "tensorflow":
-        raise ModelFileError("--engine tensorflow: a model file runs on OpenVINO; use --engine "
-                             "openvino (or auto)")
-    if precision == "float16":
-        raise ModelFileError("--precision float16: a model file runs on OpenVINO on the CPU; "
-                             "use float32 or bfloat16")
-    if weights != "imagenet":
-        raise ModelFileError(f"--weights {weights}: a model file carries its own weights; "
-                             "leave --weights out")
-    if preprocess is None:
-        raise ModelFileError(f"--preprocess is required with a model file: choose "
-                             f"{preprocessing.DESCRIPTION}")
-    scaling = preprocessing.parse(preprocess)
+    scaling = check_options(preprocess=preprocess, weights=weights, engine=engine,
+                            precision=precision)
     described = describe(read(path), path)
     output = described.output(model_output)
     return Settings(str(path), weights_identity(path), output.pooling(pooling),

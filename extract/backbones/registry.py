@@ -163,15 +163,20 @@ def random_init(weights: str) -> str | None:
     return RANDOM_INIT if weights == "random" else None
 
 
-def weights_identity(weights: str) -> str:
-    """What the file records as `weights`: imagenet, random, or the weights file's sha256."""
-    if weights in ("imagenet", "random"):
-        return weights
-    path = Path(weights)
-    if not path.is_file():
+def check_weights(weights: str) -> None:
+    """Refuse --weights that are neither imagenet, random nor a file that is there."""
+    if weights not in ("imagenet", "random") and not Path(weights).is_file():
         raise BackboneError(
             f"--weights: {weights} is not 'imagenet', 'random' or an existing weights file"
         )
+
+
+def weights_identity(weights: str) -> str:
+    """What the file records as `weights`: imagenet, random, or the weights file's sha256."""
+    check_weights(weights)
+    if weights in ("imagenet", "random"):
+        return weights
+    path = Path(weights)
     st = path.stat()
     return _sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
 

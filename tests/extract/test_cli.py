@@ -86,7 +86,7 @@ def test_bad_options_are_one_line_errors(tmp_path, args, message):
 
 def test_missing_folder_and_single_class_are_one_line_errors(tmp_path):
     result = extract_small(tmp_path / "absent", tmp_path / "f.h5")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert f"dataset folder not found: {tmp_path / 'absent'}" in result.output
     make_folder(tmp_path / "one", classes=1, per_class=2)
     result = extract_small(tmp_path / "one", tmp_path / "f.h5")

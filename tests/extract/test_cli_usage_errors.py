@@ -26,7 +26,7 @@ def test_a_dataset_path_that_is_a_file_is_called_a_file(tmp_path: Path) -> None:
     image = next((root / "class_0").iterdir())
     result = CliRunner().invoke(main, ["--dataset", str(image), "--weights", "random",
                                        "--output", str(tmp_path / "f.h5")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a usage error
     assert (f"Error: --dataset {image} is a file; give the folder that holds one sub-folder "
             f"of images per class, such as {root}") in result.output
     assert "not found" not in result.output
