@@ -1,7 +1,8 @@
 """The `predict` command: parse, call predict.predicting, print, write the CSV.
 
-Every UserError (and OSError) becomes a one-line click error; the work itself, and
-everything a notebook would reuse, is in predict.predicting.
+Every UserError (and OSError) becomes a one-line click error, a --model that names no
+model a usage error, and Ctrl-C one `interrupted:` line; the work itself, and everything
+a notebook would reuse, is in predict.predicting.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import common.quiet  # noqa: F401 - first: keeps native log lines off the terminal
-from classify.bundles import load_bundle
+from classify.bundles import METADATA, load_bundle
 from common.errors import UserError, os_error_line
-from common.text import timings
+from common.interrupt import AGAIN, exit_interrupted, is_new
+from common.text import did_you_mean, timings
 from extract.scan import skip_reason
 from predict.predicting import (
     FolderTruth,
@@ -36,30 +39,65 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 
+def check_model(path: Path) -> None:
+    """Refuse a --model that names no model as a usage error, before anything loads; a
+    run's report folder points to the model saved beside it. What a file holds is
+    load_bundle's to judge."""
+    if not path.exists():
+        raise click.BadParameter(f"{path}: no such model; {_where_models_are(path)}",
+                                 param_hint="'--model'")
+    if not path.is_dir() or (path / METADATA).is_file():
+        return
+    model = path.parent.parent / "models" / path.name
+    if path.parent.name == "reports" and (model / METADATA).is_file():
+        raise click.BadParameter(f"{path} is a run's report folder; its model is {model}",
+                                 param_hint="'--model'")
+    raise click.BadParameter(f"{path}: no {METADATA}; not a model saved by classify "
+                             "(expected a folder in outputs/models/)", param_hint="'--model'")
+
+
+def _where_models_are(path: Path) -> str:
+    """Where the saved models are, with the close names when `path` is in that folder."""
+    folder = path.parent
+    if folder.name != "models" or not folder.is_dir():
+        return "classify saves its models to outputs/models/<run>/"
+    names = sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
+    return (f"{did_you_mean(path.name, names)}the models classify saved are the folders "
+            f"in {folder}/")
+
+
 def check_writable(output: Path) -> None:
-    """Refuse an --output that could not be written, before any work is done."""
+    """Refuse an --output that could not be written, before any work is done: its folder
+    takes the file written aside (write_csv)."""
     folder = output.parent  # a folder as --output is click's to refuse (dir_okay=False)
     if not folder.is_dir():
         raise PredictError(f"--output {output}: no folder {folder}; create it or pick "
                            "another path")
-    if not os.access(output if output.exists() else folder, os.W_OK):
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
         raise PredictError(f"--output {output}: not writable; pick another path")
 
 
-def write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
-    """One row per image: its top k classes and scores (cells left blank past its last)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        header = ["path"]
-        for rank in range(1, k + 1):
-            header += [f"class_{rank}", f"score_{rank}"]
-        writer.writerow([*header, "score_kind", "confidence"])
-        for p in predictions:
-            cells: list[Any] = [p.path]
-            for name, score in zip(p.classes, p.scores):
-                cells += [name, f"{score:.6g}"]
-            cells += [""] * (len(header) - len(cells))
-            writer.writerow([*cells, p.kind, p.confidence])
+def write_csv(path: Path, predictions: Iterable[Prediction], k: int) -> None:
+    """One row per image: its top k classes and scores (cells left blank past its last).
+    Written aside and renamed over `path` once whole, so that a Ctrl-C or a full disk
+    leaves an earlier file as it was."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            header = ["path"]
+            for rank in range(1, k + 1):
+                header += [f"class_{rank}", f"score_{rank}"]
+            writer.writerow([*header, "score_kind", "confidence"])
+            for p in predictions:
+                cells: list[Any] = [p.path]
+                for name, score in zip(p.classes, p.scores):
+                    cells += [name, f"{score:.6g}"]
+                cells += [""] * (len(header) - len(cells))
+                writer.writerow([*cells, p.kind, p.confidence])
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _count(n: int, noun: str) -> str:
@@ -99,9 +137,11 @@ def _show_predictions(results: PredictionResults, images: int, loading_s: float)
     for path in results.skipped:
         click.echo(f"skipped ({skip_reason(path)}): {path}", err=True)
     startup, working = loading_s + results.startup_s, results.prediction_s
+    # The rate counts the skipped images too, as the bar does; with none labelled, none.
+    spent = (timings(startup + working, startup, working, images, "prediction")
+             if results.predictions else f"{startup + working:.1f} s")
     click.echo(f"{_count(len(results.predictions), 'image')} labelled, "
-               f"{len(results.skipped)} skipped; "
-               f"{timings(startup + working, startup, working, images, 'prediction')}")
+               f"{len(results.skipped)} skipped; {spent}")
     if not results.predictions:
         if len(results.skipped) == 1:
             raise click.ClickException("the image could not be read; see the skipped line above")
@@ -166,7 +206,28 @@ def main(
     When a single folder is given whose sub-folders are named after the model's
     classes, a classification report against those folders follows.
     """
+    try:
+        _label(model_path, paths, top=top, output=output, weights=weights, trust=trust,
+               batch_size=batch_size, backbone_files=backbone_files)
+    except KeyboardInterrupt:
+        exit_interrupted(_interrupted(output))
+
+
+def _interrupted(output: Path | None) -> str:
+    """What a Ctrl-C leaves: the CSV is renamed into place whole at the end, or not at all."""
+    if output is None or not output.exists():
+        return f"nothing was written; {AGAIN}"
+    if is_new(output):
+        return f"{output} holds every prediction; only the report after it was cut short"
+    return f"{output} is as it was; {AGAIN}"
+
+
+def _label(model_path: Path, paths: tuple[Path, ...], *, top: int, output: Path | None,
+           weights: str | None, trust: bool, batch_size: int,
+           backbone_files: tuple[Path, ...]) -> None:
+    """The command's work: check, load, predict, print, write the CSV, report."""
     started = time.perf_counter()
+    check_model(model_path)  # a usage error, before the images are looked for
     try:
         if output is not None:
             check_writable(output)  # before the model loads and the images go through it

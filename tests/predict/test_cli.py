@@ -130,7 +130,7 @@ def test_bad_paths_are_one_line_errors(trained, tmp_path, case):
         (tmp_path / "empty").mkdir()
         args, message = ("--model", model, tmp_path / "empty"), "no images found in"
     result = run_predict(*args)
-    assert result.exit_code == 1
+    assert result.exit_code == (2 if case in ("missing model", "not a model") else 1)
     assert message in result.output and "Traceback" not in result.output
 
 

@@ -112,5 +112,5 @@ def test_the_report_names_the_model_file_and_its_output(fused):
     _, model, bundle, _ = fused
     (page,) = (bundle.parent.parent / "reports").glob("*/index.html")
     html = page.read_text(encoding="utf-8")
-    assert "model_<wbr>file" in html and f"<td>{model}</td>" in html
-    assert "model_<wbr>output" in html and "<td>map</td>" in html
+    assert "<th>model file</th>" in html and f"<td>{model}</td>" in html
+    assert "<th>model output</th>" in html and "<td>map</td>" in html
