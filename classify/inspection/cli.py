@@ -11,6 +11,7 @@ import click
 
 from common.dask_cluster import ClusterError, local_workers
 from common.errors import UserError, os_error_line
+from common.interrupt import exit_interrupted, unsaved_note
 
 KINDS = (("leakage", "groups straddle the split"), ("exact_copy", "groups of exact copies"),
          ("near_duplicate", "groups of near-duplicates"), ("label_error", "likely label errors"),
@@ -93,7 +94,9 @@ def main(features: Path | None, dataset: str | None, backbone: str | None, pooli
     outliers, and a 2-D map, on one self-contained page.
 
     Writes OUTPUTS/inspect/<features-stem>/index.html, findings.json and findings.csv,
-    and links the page from OUTPUTS/index.html.
+    and links the page from OUTPUTS/index.html. Features that separate the classes poorly
+    (the label check's out-of-fold balanced accuracy below 0.8) get a warning that the
+    findings are unreliable.
     """
     from classify.inspection.run import InspectConfig, run  # scikit-learn, h5py, cleanlab
 
@@ -106,6 +109,8 @@ def main(features: Path | None, dataset: str | None, backbone: str | None, pooli
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(os_error_line(exc, outputs)) from None
+    except KeyboardInterrupt:  # the new folder is swapped in last: the earlier one is kept
+        exit_interrupted(unsaved_note([outputs / "inspect"]))
     inspection = result.inspection
     counts = inspection.counts()
     click.echo(f"inspected {path}: {inspection.n_images} images, "

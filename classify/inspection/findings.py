@@ -49,6 +49,8 @@ class Inspection:
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # What makes the findings themselves doubtful (features that separate classes poorly)
+    warnings: list[str] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.kind == kind]
@@ -59,7 +61,8 @@ class Inspection:
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features, "created": self.created,
                 "n_images": self.n_images, "label_names": self.label_names,
-                "settings": self.settings, "notes": self.notes, "counts": self.counts(),
+                "settings": self.settings, "warnings": self.warnings, "notes": self.notes,
+                "counts": self.counts(),
                 "findings": [finding.to_dict() for finding in self.findings]}
 
 

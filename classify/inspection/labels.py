@@ -5,6 +5,9 @@ Each image's class probabilities come from a logistic regression that never saw 
 whose given label is unlikely under those probabilities, at its default cut-off
 (pruning by the estimated noise rate of each pair of classes). Measured on flowers17
 with planted flips: README, section "inspect".
+
+The same model says how well the features separate the classes: where its balanced
+accuracy is below USABLE_ACCURACY, the images it disbelieves are mostly its own mistakes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import numpy as np
 FOLDS = 5
 C = 1.0  # scikit-learn's default; measured no worse than a search on lite0 features
 MAX_ITER = 1000
+# Below this out-of-fold balanced accuracy the model misreads more than one image in five:
+# several times the few per cent of wrong labels a dataset holds, so most images it
+# flags would be its mistakes, not wrong labels.
+USABLE_ACCURACY = 0.8
 
 
 @dataclass
@@ -26,6 +33,25 @@ class LabelIssue:
     suggested: int
     given_probability: float  # out-of-fold probability of the given label
     suggested_probability: float
+
+
+@dataclass
+class LabelCheck:
+    """The likely label errors, and how well the model that found them reads the classes."""
+
+    issues: list[LabelIssue]
+    balanced_accuracy: float  # of the out-of-fold predictions: mean recall over classes
+    n_classes: int
+
+    def warning(self) -> str | None:
+        """One line when the features separate the classes too poorly to trust findings."""
+        if self.balanced_accuracy >= USABLE_ACCURACY:
+            return None
+        return ("warning: these features separate the classes poorly (out-of-fold balanced "
+                f"accuracy {self.balanced_accuracy:.2f}, chance {1 / self.n_classes:.2f}; "
+                f"usable features reach {USABLE_ACCURACY:.2f}): the findings are unreliable "
+                "(most likely label errors are the model's mistakes; near-duplicates and "
+                "outliers rest on the same features); try another --backbone")
 
 
 def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -47,7 +73,13 @@ def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, seed: int) -> np.nda
 def label_issues(X: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int) -> list[LabelIssue]:
     """The likely label errors among `rows` (at least two classes of two images each),
     most confident first. `y` holds the file's class indices."""
+    return check_labels(X, y, rows, seed).issues
+
+
+def check_labels(X: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int) -> LabelCheck:
+    """label_issues, with the balanced accuracy of the model that found them."""
     from cleanlab.filter import find_label_issues
+    from sklearn.metrics import balanced_accuracy_score
 
     classes, encoded = np.unique(y[rows], return_inverse=True)
     every = len(rows) == len(X)  # then no copy of the features is made
@@ -64,4 +96,5 @@ def label_issues(X: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int) -> l
             suggested=int(classes[best]),
             given_probability=float(probabilities[position, encoded[position]]),
             suggested_probability=float(probabilities[position, best])))
-    return issues
+    accuracy = float(balanced_accuracy_score(encoded, probabilities.argmax(axis=1)))
+    return LabelCheck(issues, accuracy, len(classes))

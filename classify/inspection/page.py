@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from classify.inspection.findings import Finding, Inspection
-from classify.report.html import PAGE, thumbnail, write_page
+from classify.report.html import PAGE, setting_label, thumbnail, write_page
 
 SHOWN_PER_SECTION = 100  # findings with thumbnails; findings.csv has them all
 MAP_THUMBNAILS = 800  # map points with a thumbnail to show (findings first)
@@ -190,7 +190,7 @@ def write_inspection_page(folder: Path, inspection: Inspection, data: MapData,
     summary = "".join(f"<tr><td>{_e(kind.replace('_', ' '))}</td>"
                       f'<td class="num"><a href="#{kind}">{count}</a></td></tr>'
                       for kind, count in counts.items())
-    settings = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>"
+    settings = "".join(f"<tr><td>{_e(setting_label(k))}</td><td>{_e(v)}</td></tr>"
                        for k, v in inspection.settings.items())
     notes = "".join(f"<li>{_e(note)}</li>" for note in inspection.notes)
     thumbnails, templates = _map_thumbnails(inspection, data, paths, root)
@@ -201,6 +201,7 @@ def write_inspection_page(folder: Path, inspection: Inspection, data: MapData,
         f"<h1>Inspection of {_e(stem)}</h1>",
         (f"<p>{inspection.n_images} images, {len(inspection.label_names)} classes; "
         f"features {_e(inspection.features)}; {_e(inspection.created)}</p>"),
+        *(f'<p class="wrong"><b>{_e(warning)}</b></p>' for warning in inspection.warnings),
         f'<div class="sections"><table>{summary}</table><table>{settings}</table></div>',
         f"<ul>{notes}</ul>" if notes else "",
         *_section("leakage", "Leakage: copies on both sides of the split",

@@ -99,8 +99,9 @@ def run(config: InspectConfig, announce: Callable[[str], None] | None = None) ->
         digests = {hashes.digests[row] for row in group}
         kind = "exact_copy" if len(digests) == 1 and None not in digests else "near_duplicate"
         results.append(_finding(features, kind, score, group, similarity=score))
+    warned: list[str] = []
     with _timed(timings, "labels"):
-        results += _label_errors(features, config.seed, notes)
+        results += _label_errors(features, config.seed, notes, warned)
     with _timed(timings, "outliers"):
         results += [_finding(features, "outlier", o.score, [o.row], distance=o.distance)
                     for o in outliers.outliers(features.X, features.y)]
@@ -112,11 +113,12 @@ def run(config: InspectConfig, announce: Callable[[str], None] | None = None) ->
         features=str(config.features),
         created=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         n_images=len(features.y), label_names=features.label_names,
-        settings=_settings(split, len(shown), config.seed), notes=notes, findings=results)
+        settings=_settings(split, len(shown), config.seed), notes=notes, findings=results,
+        warnings=warned)
     data = map_data(features.attrs.get("dataset_fingerprint"), len(features.y),
                     features.label_names, shown, coordinates, features.y, results)
-    for note in notes:
-        announce(note)
+    for line in notes + warned:  # the warning last, next to the counts it is about
+        announce(line)
     with _timed(timings, "write"):
         folder = config.outputs / leakage.INSPECT_DIR / Path(config.features).stem
         _write_folder(folder, inspection, data, features.paths, root, config.outputs)
@@ -177,8 +179,10 @@ def _leakage(features: Features, ranked: list[tuple[float, list[int]]], config: 
             for score, group in ranked if leakage.straddling([group], sides)], split
 
 
-def _label_errors(features: Features, seed: int, notes: list[str]) -> list[Finding]:
-    """The likely label errors among the classes of two images or more."""
+def _label_errors(features: Features, seed: int, notes: list[str], warned: list[str]
+                  ) -> list[Finding]:
+    """The likely label errors among the classes of two images or more, and a warning
+    in `warned` when the features separate those classes too poorly to trust them."""
     names = features.label_names
     counts = np.bincount(features.y, minlength=len(names))
     rows = np.flatnonzero(counts[features.y] >= 2)
@@ -188,11 +192,14 @@ def _label_errors(features: Features, seed: int, notes: list[str]) -> list[Findi
     if single:
         notes.append(f"note: {len(single)} class(es) with one image left out of the label "
                      f"check: {', '.join(single)}")
+    check = labels.check_labels(features.X, features.y, rows, seed)
+    if warning := check.warning():
+        warned.append(warning)
     return [_finding(features, "label_error", 1.0 - issue.given_probability, [issue.row],
                      given_label=names[issue.given], suggested_label=names[issue.suggested],
                      probability=issue.suggested_probability,
                      given_probability=issue.given_probability)
-            for issue in labels.label_issues(features.X, features.y, rows, seed)]
+            for issue in check.issues]
 
 
 def _settings(split: str, shown: int, seed: int) -> dict[str, Any]:
