@@ -19,11 +19,18 @@ from typing import Any
 import numpy as np
 
 from classify.report.evaluation import AVERAGES, evaluate
-from classify.report.ledger import params_text, read_rows
+from classify.report.ledger import accuracy_text, params_text, read_rows
 
 PAGE = "index.html"
 THUMBNAIL_PX = 160
 MATRIX_COUNTS_UP_TO = 30  # classes; beyond that the matrix shows colour only
+# The pages' words for the settings' keys (a run's, an inspection's); any other key shows
+# with its underscores as spaces ("input_size": "input size").
+LABELS = {"n_train": "training images", "n_test": "test images",
+          "n_val": "val images (in training)", "cv": "cv folds", "best_params": "chosen",
+          "tie_break": "tie-break", "near_duplicates": "near-duplicates"}
+# Sections whose rows are the model's parameters, named as --grid names them.
+PARAMETER_SECTIONS = ("grid", "best_params")
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1200px;
        padding: 0 16px; color: #1d1d1f; }
@@ -183,8 +190,9 @@ def _settings_table(settings: Mapping[str, Any]) -> str:
         else:
             sections["run"] = {**sections["run"], key: value}
     tables = [
-        f'<table><tr><th colspan="2">{_e(name)}</th></tr>'
-        + "".join(f"<tr><td>{_e(k)}</td><td>{_e(_shown(v))}</td></tr>" for k, v in rows.items())
+        f'<table><tr><th colspan="2">{_e(setting_label(name))}</th></tr>'
+        + "".join(f"<tr><td>{_e(k if name in PARAMETER_SECTIONS else setting_label(k))}</td>"
+                  f"<td>{_e(_shown(v))}</td></tr>" for k, v in rows.items())
         + "</table>"
         for name, rows in sections.items()
     ]
@@ -197,15 +205,35 @@ def _records_table(name: str, records: Sequence[Mapping[str, Any]]) -> str:
     not apply, None such as random_init for ImageNet weights, shows as "-")."""
     columns = [key for key in dict.fromkeys(k for record in records for k in record)
                if any(record.get(key) is not None for record in records)]
-    # Headers may break after "_" (feature_<wbr>dim) so that a dozen columns fit the page.
-    head = "".join(f"<th>{_e(column).replace('_', '_<wbr>')}</th>" for column in columns)
+    head = "".join(f"<th>{_e(setting_label(column))}</th>" for column in columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_e('-' if record.get(c) is None else _shown(record[c]))}</td>"
-                         for c in columns) + "</tr>"
+        "<tr>" + "".join(_record_cell(c, record.get(c)) for c in columns) + "</tr>"
         for record in records
     )
     return (f'<div class="scroll"><table class="{_e(name)} records"><tr>{head}</tr>{rows}'
             "</table></div>")
+
+
+def setting_label(key: str) -> str:
+    """A setting's key as the pages show it: words, not the code's snake_case."""
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def _record_cell(column: str, value: Any) -> str:
+    """A record's value; a backbone's preprocessing by its short name, the whole as a
+    tooltip."""
+    if value is None:
+        return "<td>-</td>"
+    if column == "preprocessing" and (short := preprocessing_name(str(value))) != value:
+        return f'<td title="{_e(value)}">{_e(short)}</td>'
+    return f"<td>{_e(_shown(value))}</td>"
+
+
+def preprocessing_name(value: str) -> str:
+    """A backbone's own preprocess_input by its module's name
+    ("keras.applications.vgg16.preprocess_input": "vgg16"); a named scaling as it is."""
+    module, _, function = value.rpartition(".")
+    return module.rpartition(".")[2] if module and function == "preprocess_input" else value
 
 
 def _shown(value: Any) -> str:
@@ -324,6 +352,9 @@ def _index_cell(row: Mapping[str, str], column: str) -> str:
 
 
 def _accuracy(row: Mapping[str, str], column: str = "accuracy") -> str:
+    """A run's score: its accuracy (over the draws of a repeated run), or macro F1."""
+    if column == "accuracy":
+        return _e(accuracy_text(row))
     try:
         return f"{float(row.get(column) or ''):.4f}"
     except ValueError:

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from classify.report.records import LedgerRow, Metrics
 from common.errors import UserError
 from common.text import table
@@ -23,6 +25,8 @@ FIELDS = (
     "model",
     "params",
     "accuracy",
+    "accuracy_mean",  # --repeats: over the draws; what ranks the run
+    "accuracy_std",
     "macro_f1",
     "seconds",
     "report",
@@ -44,7 +48,10 @@ class LedgerError(UserError, ValueError):
 def append_row(path: Path, record: LedgerRow) -> None:
     """Append one run, writing the header first when the file is new."""
     row = {**asdict(record), "accuracy": f"{record.accuracy:.6f}",
-           "macro_f1": f"{record.macro_f1:.6f}", "seconds": f"{record.seconds:.2f}"}
+           "macro_f1": f"{record.macro_f1:.6f}", "seconds": f"{record.seconds:.2f}",
+           **{name: "" if value is None else f"{value:.6f}"
+              for name, value in (("accuracy_mean", record.accuracy_mean),
+                                  ("accuracy_std", record.accuracy_std))}}
     path.parent.mkdir(parents=True, exist_ok=True)
     is_new = not path.exists() or path.stat().st_size == 0
     header = list(FIELDS) if is_new else _with_every_field(path)
@@ -79,7 +86,7 @@ def _with_every_field(path: Path) -> list[str]:
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """Every recorded run, best accuracy first."""
+    """Every recorded run, best accuracy first (a run of several draws: their mean)."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -92,16 +99,36 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     missing = [name for name in ("accuracy", "model") if header and name not in header]
     if missing:
         raise LedgerError(f"{path}: not a results file (no {', '.join(missing)} column)")
-    return sorted(rows, key=_accuracy, reverse=True)
+    return sorted(rows, key=ranking_accuracy, reverse=True)
 
 
-def _accuracy(row: Mapping[str, str]) -> float:
-    """The row's accuracy; missing or unreadable values sort last."""
+def ranking_accuracy(row: Mapping[str, str]) -> float:
+    """What ranks a run: the mean over its draws where it recorded one (--repeats; files
+    from before have none), else its accuracy; missing or unreadable values sort last."""
+    mean = _number(row.get("accuracy_mean"))
+    if mean is not None:
+        return mean
+    accuracy = _number(row.get("accuracy"))
+    return float("-inf") if accuracy is None else accuracy
+
+
+def accuracy_text(row: Mapping[str, str]) -> str:
+    """A run's accuracy as --history and outputs/index.html show it: "0.9556 ± 0.0314"
+    over the draws of a repeated run, else "0.9474" (an unreadable value as it is)."""
+    mean, std = _number(row.get("accuracy_mean")), _number(row.get("accuracy_std"))
+    if mean is not None:
+        return f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}")
+    accuracy = _number(row.get("accuracy"))
+    return (row.get("accuracy") or "") if accuracy is None else f"{accuracy:.4f}"
+
+
+def _number(value: str | None) -> float | None:
+    """A recorded number; None where empty, unreadable or NaN."""
     try:
-        value = float(row.get("accuracy") or "")
+        number = float(value or "")
     except ValueError:
-        return float("-inf")
-    return float("-inf") if math.isnan(value) else value
+        return None
+    return None if math.isnan(number) else number
 
 
 @dataclass(frozen=True)
@@ -159,12 +186,9 @@ def _cell(column: str, row: Mapping[str, str]) -> str:
         return dataset_name(row) + (f" ({protocol})" if protocol else "")
     if column == "extractor":
         return extractor_name(row)
-    value = row.get(column) or ""
     if column == "accuracy":
-        try:
-            return f"{float(value):.4f}"
-        except ValueError:
-            return value
+        return accuracy_text(row)
+    value = row.get(column) or ""
     if column == "params":
         return params_text(value)
     if column == "time":
@@ -262,6 +286,7 @@ def ledger_row(metrics: Metrics) -> LedgerRow:
     def joined(key: str) -> str:  # a fused run names every file's setting, in order
         return " + ".join(str(source.extractor[key]) for source in metrics.features)
 
+    accuracy = [draw.accuracy for draw in metrics.draws]
     return LedgerRow(
         time=metrics.created,
         features=" + ".join(source.path for source in metrics.features),
@@ -270,6 +295,8 @@ def ledger_row(metrics: Metrics) -> LedgerRow:
         params=metrics.best_params, accuracy=metrics.accuracy, macro_f1=metrics.macro_f1,
         seconds=sum(metrics.timings.values()), report=metrics.report_dir,
         protocol=protocol_note(metrics),
+        accuracy_mean=float(np.mean(accuracy)) if accuracy else None,
+        accuracy_std=float(np.std(accuracy)) if accuracy else None,
     )
 
 

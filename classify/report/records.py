@@ -160,6 +160,9 @@ class LedgerRow:
     seconds: float
     report: str = field(default="")
     protocol: str = field(default="")  # how the rows were split (classify.report.text)
+    # --repeats: the accuracy over the draws (`accuracy` is the first draw's, the saved model's)
+    accuracy_mean: float | None = None
+    accuracy_std: float | None = None
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -23,15 +23,37 @@ def format_params(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={format_value(v)}" for k, v in params.items()) or "(defaults)"
 
 
-def candidates_table(candidates: Sequence[Candidate], scoring: str, best: Mapping[str, Any]
-                     ) -> list[str]:
-    """The search's candidates, one line each: parameters, CV score mean and std, mean
-    validation log-loss where the model has probabilities, fit time; the chosen one marked."""
-    rows = [[format_params(c.params), f"{c.mean_score:.4f}", f"{c.std_score:.4f}",
+def candidates_table(candidates: Sequence[Candidate], score_name: str,
+                     best: Mapping[str, Any], with_std: bool = True) -> list[str]:
+    """The search's candidates, one line each: parameters, mean score (and its std across
+    the folds, `with_std`: one fold has none), mean validation log-loss where the model
+    has probabilities, fit time; the chosen one marked."""
+    rows = [[format_params(c.params), f"{c.mean_score:.4f}",
+             *([f"{c.std_score:.4f}"] if with_std else []),
              "-" if c.mean_log_loss is None else f"{c.mean_log_loss:.4f}",
              f"{c.mean_fit_seconds:.2f}", "<- chosen" if c.params == best else ""]
             for c in candidates]
-    return table(rows, ["parameters", f"cv {scoring}", "std", "log-loss", "fit s", ""])
+    return table(rows, ["parameters", score_name, *(["std"] if with_std else []), "log-loss",
+                        "fit s", ""])
+
+
+def single_fold(metrics: Metrics) -> bool:
+    """Whether the search validated on one fold (the given val part, scikit-learn's
+    PredefinedSplit): its scores are that fold's, with no spread and no cross-validation."""
+    return metrics.cv_used == 1
+
+
+def score_name(metrics: Metrics) -> str:
+    """What the search's scores are: "cv accuracy", or "val accuracy" on the one val fold."""
+    return f"{'val' if single_fold(metrics) else 'cv'} {metrics.scoring}"
+
+
+def chosen_score(metrics: Metrics) -> str:
+    """The chosen candidate's score; where the tie-break took it below the top score,
+    saying so beside the top (the tie-break's line or row says why)."""
+    shown = f"{metrics.cv_score:.4f}"
+    top = f"{max(c.mean_score for c in metrics.candidates):.4f}"
+    return shown if top == shown else f"{shown} (chosen by the tie-break; the top is {top})"
 
 
 def format_report(metrics: Metrics, classification_text: str) -> str:
@@ -72,10 +94,11 @@ def format_report(metrics: Metrics, classification_text: str) -> str:
              + f", scored by {metrics.scoring}"),
             "",
             *("            " + line for line in candidates_table(
-                metrics.candidates, metrics.scoring, metrics.best_params)),
+                metrics.candidates, score_name(metrics), metrics.best_params,
+                with_std=not single_fold(metrics))),
             "",
-            f"best        {format_params(metrics.best_params)}",
-            f"cv {metrics.scoring} {metrics.cv_score:.4f}",
+            f"chosen      {format_params(metrics.best_params)}",
+            f"{score_name(metrics)} {chosen_score(metrics)}",
         ]
         if metrics.tie_break:
             lines.append(f"tie-break   {metrics.tie_break}")

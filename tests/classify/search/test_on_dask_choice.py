@@ -24,13 +24,13 @@ def test_local_and_cluster_choose_the_same_c_on_a_flat_log_loss_tail(tmp_path: P
         result = run(outputs, "--features", str(features), "--jobs", "1", "--grid", "C", *extra)
         assert result.exit_code == 0, result.output
         printed.append([line for line in result.output.splitlines()
-                        if line.startswith(("best ", "tie-break ", "grid edge "))])
+                        if line.startswith(("chosen ", "tie-break ", "grid edge "))])
         metrics.append(json.loads((only(outputs / "reports") / "metrics.json").read_text()))
     local, remote = metrics
     # The premise: the solvers' log-losses differ along the tail...
     losses = [[c["mean_log_loss"] for c in m["candidates"]] for m in metrics]
     assert np.abs(np.subtract(*losses)).max() > 0.005
     # ...and the choice does not.
-    assert printed[0][0] == printed[1][0] == "best        C=10"
+    assert printed[0][0] == printed[1][0] == "chosen      C=10"
     assert printed[0][1].startswith("tie-break   ") and len(printed[0]) == len(printed[1]) == 2
     assert remote["best_params"] == local["best_params"]
