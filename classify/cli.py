@@ -26,6 +26,7 @@ from classify.models import (
 from classify.report.ledger import HistoryFilter, LedgerError, format_table, read_rows
 from common.dask_cluster import ClusterError, local_workers
 from common.errors import UserError, os_error_line
+from common.interrupt import exit_interrupted, unsaved_note
 
 RESULTS_FILE = "results.csv"
 
@@ -62,13 +63,18 @@ def _features_paths(
     if features:
         if dataset or backbones or poolings or image_sizes:
             raise click.UsageError("give either --features or --dataset/--backbone, not both")
+        missing = next((path for path in features if not path.exists()), None)
+        if missing is not None:  # a usage error, as a folder named there is
+            raise click.BadParameter(
+                f"{missing}: no such feature file (extract --list shows those in "
+                f"{outputs / 'features'})", param_hint="'--features'")
         return list(features)
     if dataset or backbones:
         if not (dataset and backbones):
             raise click.UsageError("--dataset and --backbone go together")
         sizes = _sizes_per_backbone(backbones, image_sizes)
         try:
-            check_names(outputs / "features", backbones, poolings)
+            check_names(outputs / "features", backbones, poolings, dataset)
         except UnknownNameError as exc:
             raise click.BadParameter(str(exc), param_hint=f"'{exc.option}'") from None
         try:  # every backbone with every pooling, in the order given
@@ -201,8 +207,9 @@ def _list_models(ctx: click.Context, param: click.Parameter, value: bool) -> Non
               "defaults are fitted once.")
 @click.option("--scoring", type=click.Choice(SCORINGS), default="accuracy", show_default=True,
               help="What the search maximises. Among candidates within one validation image of "
-              "the best, those within 0.05 of the best mean validation log-loss go to the "
-              "smallest C (otherwise the best log-loss; models with probabilities).")
+              "the best (or its std across folds, if larger), those within 0.05 of the best "
+              "mean validation log-loss go to the smallest C (otherwise the best log-loss; "
+              "models with probabilities).")
 @click.option("--scale/--no-scale", default=False, show_default=True,
               help="Standardise the features (the scaler is fitted inside each fold).")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -277,7 +284,8 @@ def main(
     if history:
         _print_history(outputs, *_history_options(click.get_current_context()))
         return
-    from classify.experiment import ExperimentConfig, run
+    from classify.experiment import ExperimentConfig, ExperimentError, run
+    from classify.protocol import ProtocolUsageError
 
     try:
         grid = resolve_grid(spec, grid_options, model_parameters(spec))
@@ -297,10 +305,17 @@ def main(
                               repeats=repeats)
     try:
         result = run(config, announce=click.echo)
+    except ProtocolUsageError as exc:  # decided from the file's header, before any draw
+        raise click.UsageError(str(exc)) from None
+    except ExperimentError as exc:  # run()'s argument named as this command's option
+        raise click.ClickException(f"{exc.option}: {exc.detail}" if exc.option
+                                   else str(exc)) from None
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # e.g. no room in TMPDIR for the shared training part
         raise click.ClickException(os_error_line(exc, outputs)) from None
+    except KeyboardInterrupt:
+        exit_interrupted(unsaved_note([outputs / "reports", outputs / "models"]))
     click.echo(result.report, nl=False)
     click.echo(f"saved       {result.files.report_dir}/ and {result.files.model_dir}/ "
                f"in {result.metrics.timings['save']:.2f} s")

@@ -9,15 +9,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classify.models import ModelSpec, model_parameters, searchable
+import numpy as np
+
+from classify.models import ModelSpec, model_parameters
 from common.errors import UserError
+from common.text import did_you_mean
 
 RESULTS_FILE = "results.csv"
 MODEL_STEP = "model"  # the model's step name in a pipeline behind a scaler
 
 
 class ExperimentError(UserError, ValueError):
-    """A configuration the experiment cannot run; the message names the option to change."""
+    """A configuration the experiment cannot run; the message names the option to change.
+
+    `argument`, where one is at fault, is run()'s name for it (grid, scoring, ...), which
+    the message starts with; the command line names its own option instead (`option`).
+    """
+
+    def __init__(self, detail: str, argument: str | None = None) -> None:
+        super().__init__(f"{argument}: {detail}" if argument else detail)
+        self.detail = detail
+        self.argument = argument
+
+    @property
+    def option(self) -> str | None:
+        """The command-line option of `argument`: grid -> --grid."""
+        return f"--{self.argument.replace('_', '-')}" if self.argument else None
 
 
 @dataclass(frozen=True)
@@ -55,13 +72,13 @@ class ExperimentConfig:
 def check_protocol(config: ExperimentConfig) -> None:
     """Refuse protocol options that do not go together, before any data is read."""
     if config.split not in (None, "given", "random"):
-        raise ExperimentError(f"--split {config.split}: choose given or random")
+        raise ExperimentError(f"{config.split!r}: choose 'given' or 'random'", "split")
     for name in ("train_per_class", "test_per_class", "repeats"):
         value = getattr(config, name)
         if value is not None and value < 1:
-            raise ExperimentError(f"--{name.replace('_', '-')} {value}: must be 1 or more")
+            raise ExperimentError(f"{value}: must be 1 or more", name)
     if config.test_per_class is not None and config.train_per_class is None:
-        raise ExperimentError("--test-per-class goes with --train-per-class N; give both")
+        raise ExperimentError("goes with train_per_class; give both", "test_per_class")
 
 
 def feature_paths(features: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -82,9 +99,18 @@ def feature_paths(features: str | os.PathLike[str] | Sequence[str | os.PathLike[
 
 
 def check_grid(spec: ModelSpec, grid: Mapping[str, Sequence[Any]]) -> None:
-    """Refuse parameter names the model does not have, before any data is read."""
+    """Refuse parameter names the model does not have, and a parameter's values given
+    as one value rather than a list, before any data is read. The command line's
+    --grid is checked when parsed (classify.models.resolve_grid): this is run()'s check."""
     known = model_parameters(spec)
     unknown = sorted(set(grid) - set(known))
     if unknown:
-        raise ExperimentError(f"--grid: {spec.name} has no parameter {', '.join(unknown)}; "
-                              f"valid: {searchable(spec)}")
+        listed = ", ".join(repr(name) for name in unknown)
+        raise ExperimentError(
+            f"{spec.name} has no parameter {listed}; {did_you_mean(unknown[0], known)}its "
+            f"default grid searches {', '.join(spec.default_grid)}, and any other parameter "
+            "of the estimator can be given a list of values", "grid")
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+            raise ExperimentError(f"{name!r} maps to {values!r}; give a list of values, e.g. "
+                                  f"{{{name!r}: [{values!r}]}}", "grid")

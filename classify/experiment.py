@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from classify import cluster, local
+from classify import cluster, local, protocol
 from classify.bundles import save_bundle
 from classify.config import (
     MODEL_STEP,
@@ -32,13 +32,14 @@ from classify.config import (
     ExperimentError,
     check_grid,
 )
-from classify.fitting import Fitted, timed
+from classify.fitting import Fitted, chosen_protocol, timed
 from classify.inspection import leakage
 from classify.models import ModelSpec, get_model
 from classify.report import html, ledger, records, text
 from classify.report.confusion import write_confusion
 from classify.report.evaluation import Evaluation, evaluate
 from classify.search import SCORINGS
+from extract.featurefile import read_header
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,12 @@ def run(config: ExperimentConfig, announce: Callable[[str], None] | None = None
     announce = announce or _silent
     spec = get_model(config.model)
     if config.scoring not in SCORINGS:
-        raise ExperimentError(f"--scoring {config.scoring}: choose one of {', '.join(SCORINGS)}")
+        raise ExperimentError(f"{config.scoring!r}: choose one of {', '.join(SCORINGS)}",
+                              "scoring")
     check_grid(spec, config.grid)
+    chosen = chosen_protocol(config)
+    if protocol.needs_header(chosen):  # options the file's split rules out, before any draw
+        protocol.check_options(read_header(config.features[0]), chosen)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="classify-") as scratch:
         # The scratch folder holds the training part as a file the search workers map
@@ -102,13 +107,26 @@ def run(config: ExperimentConfig, announce: Callable[[str], None] | None = None
             seed = config.seed + number
             announce(f"draw {number + 1} of {config.repeats} (seed {seed})")
             spent: dict[str, float] = {}
-            draws.append(_draw(seed, _fit(replace(config, seed=seed), spec, spent, announce,
+            draws.append(_draw(seed, _fit(replace(config, seed=seed), spec, spent,
+                                          _without_load_note(announce),
                                           Path(scratch) / f"draw-{number + 1}")))
             for phase, seconds in spent.items():
                 timings[phase] = timings.get(phase, 0.0) + seconds
         leaks = leakage.check_run(config.features, fitted.split, announce)
         return _evaluate_and_save(config, spec, fitted, timings,
                                   draws if config.repeats > 1 else [], leaks)
+
+
+# How both backends begin the note that says which features they read, in how long.
+LOAD_NOTE = "loaded "
+
+
+def _without_load_note(announce: Callable[[str], None]) -> Callable[[str], None]:
+    """A later draw's notes: the file is the first draw's, whose note named it once."""
+    def later(line: str) -> None:
+        if not line.startswith(LOAD_NOTE):
+            announce(line)
+    return later
 
 
 def _fit(config: ExperimentConfig, spec: ModelSpec, timings: dict[str, float],
@@ -243,11 +261,13 @@ def _write_html(metrics: records.Metrics, split: Any, fitted: Fitted, outputs: P
             **({"cluster": metrics.cluster} if metrics.cluster else {}),
             "scoring": metrics.scoring,
             "protocol": {**_protocol_settings(metrics), "seed": metrics.seed,
-                         **({"cv": metrics.cv_used} if metrics.grid else {}),
+                         **({"cv": metrics.cv_used}
+                            if metrics.grid and not text.single_fold(metrics) else {}),
                          "n_train": metrics.n_train, "n_test": metrics.n_test,
                          **_draw_settings(metrics)},
             **({"grid": metrics.grid, "best_params": metrics.best_params,
-                "cv_score": metrics.cv_score} if metrics.grid else {"search": text.NO_SEARCH}),
+                text.score_name(metrics): text.chosen_score(metrics)}
+               if metrics.grid else {"search": text.NO_SEARCH}),
             **({"tie_break": metrics.tie_break} if metrics.tie_break else {}),
             "created": metrics.created,
             "timings": {phase: f"{seconds:.2f} s" for phase, seconds in metrics.timings.items()},

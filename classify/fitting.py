@@ -94,7 +94,7 @@ def fit_failure(spec: ModelSpec, grid: Mapping[str, Any], exc: Exception) -> Exp
     the grid when there is one."""
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if grid:
-        return ExperimentError(f"--grid: {spec.name} rejected a parameter value: {first_line}")
+        return ExperimentError(f"{spec.name} rejected a parameter value: {first_line}", "grid")
     return ExperimentError(f"{spec.name} could not be fitted on these features: {first_line}")
 
 

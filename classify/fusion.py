@@ -103,9 +103,10 @@ def _check_split(first: Features, other: Features, split: list[str] | None) -> N
     one with a split and one without, or an image in another part."""
     a, b = first.path, other.path
     if (first.split is None) != (split is None):
-        has, lacks = (a, b) if split is None else (b, a)
-        raise FusionError(f"{b}: {has} has a given split and {lacks} has none; extract both "
-                          "from the same layout (split folders, or the same label file)")
+        differs = (f"has no given split, while {a} has one" if split is None
+                   else f"has a given split, while {a} has none")
+        raise FusionError(f"{b}: {differs}; extract both from the same layout (split "
+                          "folders, or the same label file)")
     if first.split is None or split is None or first.split == split:
         return
     i = next(i for i, (x, y) in enumerate(zip(first.split, split)) if x != y)

@@ -32,6 +32,11 @@ class ProtocolError(UserError, ValueError):
     """The data cannot support the requested protocol; the message says which option to change."""
 
 
+class ProtocolUsageError(ProtocolError):
+    """Protocol options that the file's header alone rules out (whether it has a given
+    split): a usage error, found before any row is read."""
+
+
 # Per protocol: the option that decides the training part, and the way out when a class
 # keeps too few training images for the folds.
 TOO_FEW_TRAINING = {
@@ -226,7 +231,10 @@ def _per_class(data: Features | FeatureHeader, n_train: int, n_test: int | None,
         drawn = rng.choice(pool, n_train, replace=False) if len(pool) >= n_train else pool
         others = np.setdiff1d(np.flatnonzero((y == c) & test_part) if given else pool, drawn)
         if len(pool) < n_train or not len(others):
-            dropped.append(f"{data.label_names[c]} ({int((y == c).sum())})")
+            # Under a given split only train+val can be drawn from: count what each part has.
+            had = (f"{len(pool)} in train+val, {int(((y == c) & test_part).sum())} in test"
+                   if given else f"{len(pool)}")
+            dropped.append(f"{data.label_names[c]} ({had})")
             continue
         keep.append(c)
         train.append(drawn)
@@ -248,23 +256,43 @@ def _per_class(data: Features | FeatureHeader, n_train: int, n_test: int | None,
                     np.sort(np.concatenate(test)), dropped, ran)
 
 
+def needs_header(chosen: Protocol) -> bool:
+    """Whether `check_options` can refuse these options, so a file's header is worth
+    reading before the run."""
+    return chosen.split == "given" or chosen.repeats > 1
+
+
+def check_options(data: Features | FeatureHeader, chosen: Protocol) -> None:
+    """Refuse options that the file's given split (or its lack of one) rules out."""
+    if chosen.split == "given" and data.split is None:
+        labels = data.attrs.get("labels_file")
+        if labels:
+            name = Path(str(labels)).name
+            raise ProtocolUsageError(
+                f"--split given: {data.path} has no given split (its label file {name} has no "
+                f"split column); add one (train, val, test) to {name} and extract again, or "
+                "drop --split given")
+        raise ProtocolUsageError(
+            f"--split given: {data.path} has no given split (its images came from class "
+            "folders); extract split folders (train/, test/) or a label file with a split "
+            "column, or drop --split given")
+    given = data.split is not None and chosen.split != "random"
+    if given and chosen.train_per_class is None and chosen.repeats > 1:
+        raise ProtocolUsageError(
+            f"--repeats {chosen.repeats}: {data.path} has a given split, which is one draw; "
+            "pass --split random or --train-per-class N to average draws")
+
+
 def choose_rows(data: Features | FeatureHeader, test_size: float, seed: int, chosen: Protocol,
                 announce: Callable[[str], None]) -> LabelSplit:
     """The rows of each part under the protocol asked for; labels only, so a client can
     split rows that workers will read."""
-    if chosen.split == "given" and data.split is None:
-        raise ProtocolError(f"--split given: {data.path} has no given split (its images came "
-                            "from class folders); extract split folders (train/, test/) or a "
-                            "label file with a split column, or drop --split given")
+    check_options(data, chosen)
     given = data.split is not None and chosen.split != "random"
     if chosen.train_per_class is not None:
         return _per_class(data, chosen.train_per_class, chosen.test_per_class, seed, given,
                           announce)
     if given:
-        if chosen.repeats > 1:
-            raise ProtocolError(f"--repeats {chosen.repeats}: {data.path} has a given split, "
-                                "which is one draw; pass --split random or --train-per-class "
-                                "N to average draws")
         return _given(data, announce)
     return split_labels(data.y, data.label_names, test_size, seed, announce, data.path)
 

@@ -137,7 +137,7 @@ def test_run_writes_report_metrics_confusion_bundle_and_ledger_that_agree(
     result = run(outputs, "--features", str(feature_file), "--grid", "C", "--jobs", "2")
     assert result.exit_code == 0, result.output
     for expected in (
-        "best        C=",
+        "chosen      C=",
         "cv accuracy",
         "precision    recall  f1-score   support",
         "class_03",

@@ -49,10 +49,10 @@ def test_text_values_pass_where_the_parameter_takes_text(feature_file: Path,
         ("--backbone", "vgg61",
          ("Invalid value for '--backbone': no feature file in {folder} has backbone 'vgg61'; "
          "did you mean vgg16? the files have vgg16 (extract --list shows them; extract "
-         "--backbone vgg61 makes one)")),
+         "--backbone NAME makes one)")),
         ("--pooling", "mean",
          ("Invalid value for '--pooling': no feature file in {folder} has pooling 'mean'; the "
-         "files have avg (extract --list shows them; extract --pooling mean makes one)")),
+         "files have avg (extract --list shows them; extract --pooling NAME makes one)")),
     ],
 )
 def test_a_misspelt_backbone_or_pooling_is_a_usage_error(

@@ -35,7 +35,7 @@ def test_a_notebook_runs_the_experiment_and_gets_typed_results(feature_file: Pat
     assert result.files.ledger.read_text().count("\n") == 2  # header and this run
     assert result.report.startswith(f"features    {feature_file}")
     assert any(note.startswith("searching 2 candidate(s) x 3 folds") for note in notes)
-    with pytest.raises(ExperimentError, match="--grid: logreg has no parameter gamma"):
+    with pytest.raises(ExperimentError, match="^grid: logreg has no parameter 'gamma'"):
         run_experiment(ExperimentConfig(features=(feature_file,), grid={"gamma": [1]}))
 
 

@@ -39,5 +39,5 @@ def test_a_file_with_a_split_and_one_without_are_refused(tmp_path: Path) -> None
     a = write_split_file(tmp_path / "a.h5", SPLIT, COUNTS)
     b = write_feature_file(tmp_path / "b.h5", counts=COUNTS)
     result = run(tmp_path / "outputs", "--features", str(a), "--features", str(b), *FAST)
-    assert_one_line_error(result, f"{b}: {a} has a given split and {b} has none; extract "
+    assert_one_line_error(result, f"{b}: has no given split, while {a} has one; extract "
                                   "both from the same layout")
