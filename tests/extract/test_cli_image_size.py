@@ -67,8 +67,10 @@ def test_a_smaller_batch_size_is_offered_when_one_fits(tmp_path, monkeypatch):
 
 def test_a_large_batch_says_what_it_costs(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "memory", lambda: 60 * 10**6)
+    empty = tmp_path / "empty"  # a folder that exists, so the size is judged before the scan
+    empty.mkdir()
     result, _ = _extract(tmp_path, "--backbone", "vgg16", "--weights", "random",
-                         "--image-size", "32", dataset=tmp_path / "absent")
+                         "--image-size", "32", dataset=empty)
     notes = [line for line in result.output.splitlines() if line.startswith("note: a batch")]
     # 32 x 32^2 px x (3 + 128) floats x 4 bytes = 17.2 MB, over a quarter of 60 MB
     assert notes == [("note: a batch of 32 images at 32 px takes at least 17 MB (vgg16's input "
