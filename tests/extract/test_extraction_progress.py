@@ -5,14 +5,13 @@ import io
 import re
 import time
 
-import numpy as np
-
 from extract.extraction import WarmedUpBar
 from extract.plan import plan, shards
 from extract.scan import scan
 from extract.settings import RunOptions, Settings
 from extract.shard import run_shard
 from tests.helpers.imagefolders import make_folder
+from tests.helpers.mappers import ZeroMapper
 
 
 def _drawn(stream: io.StringIO) -> list[str]:
@@ -35,18 +34,6 @@ def test_the_rate_leaves_out_the_warm_up():
     rate = float(re.search(r"([\d.]+)img/s", final).group(1))
     assert rate > 100, final  # 40 images in 0.1 s; with the warm-up counted, under 48/s
 
-
-class ZeroMapper:
-    """A mapper without a model: zero rows, and no rate to measure (as on a GPU)."""
-
-    feature_dim = 4
-    on_gpu = True
-
-    def __call__(self, images):
-        return np.zeros((len(images), self.feature_dim), np.float32)
-
-    def attrs(self):
-        return {"engine": "tensorflow", "precision": "float32", "device": "none"}
 
 
 def test_a_shard_reports_its_images_a_batch_at_a_time(tmp_path):

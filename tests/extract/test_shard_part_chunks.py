@@ -4,27 +4,13 @@ whatever --buffer-size (new-user pass 2, item 8: a 32-row part took 4.2 MB)."""
 from __future__ import annotations
 
 import h5py
-import numpy as np
 
 from extract.plan import plan, shards
 from extract.scan import scan
 from extract.settings import RunOptions, Settings
 from extract.shard import run_shard
 from tests.helpers.imagefolders import make_folder
-
-
-class ZeroMapper:
-    """A mapper without a model: zero rows of EfficientNet-Lite's width (no rate to
-    measure, as on a GPU)."""
-
-    feature_dim = 1280
-    on_gpu = True
-
-    def __call__(self, images):
-        return np.zeros((len(images), self.feature_dim), np.float32)
-
-    def attrs(self):
-        return {"engine": "tensorflow", "precision": "float32", "device": "none"}
+from tests.helpers.mappers import ZeroMapper
 
 
 def test_a_small_shards_part_is_chunked_to_its_rows(tmp_path):
@@ -34,7 +20,7 @@ def test_a_small_shards_part_is_chunked_to_its_rows(tmp_path):
                       shard_size=100)
     part = tmp_path / "part.h5"
     run_shard(shard, part, Settings("vgg16", "random", "avg", 32),
-              RunOptions(batch_size=4, buffer_size=1000), ZeroMapper())
+              RunOptions(batch_size=4, buffer_size=1000), ZeroMapper(feature_dim=1280))
     with h5py.File(part, "r") as f:
         assert f["features"].shape == (4, 1280)
         assert f["features"].chunks == (4, 1280)
